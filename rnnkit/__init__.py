@@ -1,0 +1,32 @@
+"""rnnkit: recurrent neural networks on PyTorch that teach, train and run fast.
+
+Cells (one step, readable gate by gate) → layers (any cell over time) → models.
+"""
+
+from rnnkit.cells import (
+    Cell,
+    GRUCell,
+    LSTMCell,
+    LSTMState,
+    RecurrentCell,
+    RNNCell,
+)
+from rnnkit.layers import GRU, LSTM, RNN, Recurrent, TimeDistributed, last_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Cell",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMState",
+    "RNNCell",
+    "Recurrent",
+    "RecurrentCell",
+    "TimeDistributed",
+    "__version__",
+    "last_step",
+]

@@ -1,0 +1,207 @@
+"""The cell protocol: what one recurrent step looks like in rnnkit.
+
+A *cell* computes one time step. It takes the input at step ``t`` and the state
+after step ``t-1`` and returns the step's output and the new state::
+
+    y_t, state_t = cell(x_t, state_{t-1})
+
+Anything that follows this protocol runs through :class:`rnnkit.Recurrent`, which
+adds time, stacking, direction, variable lengths and per-step states. To bring your
+own cell, implement:
+
+``input_size: int``
+    Features of ``x_t``.
+``output_size: int``
+    Features of ``y_t``.
+``init_state(batch_size, *, device=None, dtype=None) -> State``
+    The state before the first step (usually zeros).
+``forward(x, state) -> (y, new_state)``
+    One step. ``x`` has shape ``(B, input_size)``, ``y`` has shape ``(B, output_size)``.
+
+A *state* is either one tensor of shape ``(B, ...)`` or a ``NamedTuple`` of such
+tensors (for example :class:`LSTMState` ``(h, c)``), never a plain tuple whose order
+must be guessed. Every tensor in a state has the batch on its first dimension, so a
+layer can mask, select and stack states without knowing what they mean.
+
+Example::
+
+    class MinimalRNNCell(nn.Module):  # h_t = tanh(W x_t + U h_{t-1})
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            self.input_size, self.output_size = input_size, hidden_size
+            self.w = nn.Linear(input_size, hidden_size)
+            self.u = nn.Linear(hidden_size, hidden_size, bias=False)
+
+        def init_state(self, batch_size, *, device=None, dtype=None):
+            return torch.zeros(batch_size, self.output_size, device=device, dtype=dtype)
+
+        def forward(self, x, state):
+            h = torch.tanh(self.w(x) + self.u(state))
+            return h, h
+
+    layer = rnnkit.Recurrent(MinimalRNNCell(8, 16), bidirectional=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+State: TypeAlias = Any
+"""A tensor ``(B, ...)`` or a ``NamedTuple`` of such tensors."""
+
+
+class LSTMState(NamedTuple):
+    """State of an LSTM-family cell.
+
+    Attributes:
+        h: hidden state ``h_t``, shape ``(B, H)`` (``(B, P)`` with a projection).
+        c: cell state ``c_t`` (the "conveyor belt"), shape ``(B, H)``.
+    """
+
+    h: Tensor
+    c: Tensor
+
+
+@runtime_checkable
+class Cell(Protocol):
+    """Structural type of a recurrent cell (see the module docstring)."""
+
+    input_size: int
+    output_size: int
+
+    def init_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State: ...
+
+    def __call__(self, x: Tensor, state: State) -> tuple[Tensor, State]: ...
+
+
+CellFactory: TypeAlias = Callable[[int], Cell]
+"""A callable that builds a cell for a given input size, e.g. ``lambda n: LSTMCell(n, 64)``."""
+
+
+def map_state(fn: Callable[..., Tensor], *states: State) -> State:
+    """Apply ``fn`` leaf by leaf to one or more states of the same structure.
+
+    Arguments:
+        fn: called with the corresponding tensor of each state.
+        states: tensors, or ``NamedTuple``/tuples of tensors (nested is fine).
+
+    Returns:
+        A state of the same structure (the same ``NamedTuple`` type).
+    """
+    first = states[0]
+    if isinstance(first, Tensor):
+        return fn(*states)
+    if isinstance(first, tuple):
+        fields = [map_state(fn, *parts) for parts in zip(*states, strict=True)]
+        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
+    raise TypeError(
+        f"a state must be a Tensor or a NamedTuple of Tensors, got {type(first).__name__}"
+    )
+
+
+def state_leaves(state: State) -> list[Tensor]:
+    """The tensors of a state, in field order."""
+    if isinstance(state, Tensor):
+        return [state]
+    if isinstance(state, tuple):
+        return [leaf for part in state for leaf in state_leaves(part)]
+    raise TypeError(
+        f"a state must be a Tensor or a NamedTuple of Tensors, got {type(state).__name__}"
+    )
+
+
+class RecurrentCell(nn.Module):
+    """Optional base class for cells: unbatched input, default state and checks.
+
+    Subclasses set ``input_size`` and ``output_size``, implement :meth:`init_state`
+    and :meth:`step` (batched, state given); ``forward`` adds the conveniences that
+    ``torch.nn`` cells have: ``state=None`` means zeros, and a 1-D input ``(I,)`` is a
+    batch of one whose output and state come back without the batch dimension.
+    """
+
+    input_size: int
+    output_size: int
+
+    def init_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step on a batch: ``x`` ``(B, input_size)`` → ``(y, new_state)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        unbatched = x.dim() == 1
+        check_cell_input(self, x)
+        if unbatched:
+            x = x.unsqueeze(0)
+            if state is not None:
+                state = map_state(lambda s: s.unsqueeze(0), state)
+        if state is None:
+            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        else:
+            check_cell_state(self, state, x.shape[0])
+        y, new_state = self.step(x, state)
+        if unbatched:
+            y = y.squeeze(0)
+            new_state = map_state(lambda s: s.squeeze(0), new_state)
+        return y, new_state
+
+
+def check_cell_input(cell: RecurrentCell, x: Tensor) -> None:
+    """Raise a clear error unless ``x`` is a float ``(B, I)`` or ``(I,)`` tensor."""
+    name = type(cell).__name__
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point input, got dtype {x.dtype} "
+            "(token ids need an embedding layer first)"
+        )
+    if x.dim() not in (1, 2):
+        raise ValueError(
+            f"{name}: expected input of shape (batch, {cell.input_size}) or ({cell.input_size},), "
+            f"got {x.dim()}-D shape {tuple(x.shape)}"
+        )
+    if x.shape[-1] != cell.input_size:
+        raise ValueError(
+            f"{name}: expected input_size={cell.input_size} features in the last dimension, "
+            f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
+        )
+
+
+def check_cell_state(cell: RecurrentCell, state: State, batch_size: int) -> None:
+    """Raise a clear error unless ``state`` matches ``cell.init_state(batch_size)``."""
+    expected = cell.init_state(batch_size, device=torch.device("meta"))
+    want, got = state_leaves(expected), state_leaves(state)
+    if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got, strict=False)):
+        raise ValueError(
+            f"{type(cell).__name__}: expected state shapes {[tuple(w.shape) for w in want]}, "
+            f"got {[tuple(g.shape) for g in got]}"
+        )
+
+
+def uniform_init_(module: nn.Module, hidden_size: int) -> None:
+    """PyTorch's RNN initialisation: every parameter ~ U(−1/√H, 1/√H).
+
+    Keeps the pre-activations of a fresh cell O(1) whatever ``H`` is, and is what
+    ``torch.nn.RNN/LSTM/GRU`` use, so an rnnkit model starts where a torch one would.
+    """
+    bound = 1.0 / hidden_size**0.5
+    for weight in module.parameters():
+        nn.init.uniform_(weight, -bound, bound)

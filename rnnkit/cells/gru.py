@@ -1,0 +1,112 @@
+"""The GRU cell (Cho et al. 2014), in PyTorch's convention."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells.base import RecurrentCell, uniform_init_
+
+
+def gru_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> Tensor:
+    r"""One GRU step, gate by gate, in PyTorch's gate order ``r, z, n``.
+
+    .. math::
+        r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z_t &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1} = n_t + z_t \odot (h_{t-1} - n_t)
+
+    The reset gate multiplies the *recurrent product* (``b_hn`` included), not
+    ``h_{t-1}`` before it: this is the cuDNN/PyTorch formulation, which the course's
+    GRUCell also uses.
+
+    Arguments:
+        x: input ``x_t``, shape ``(B, I)``.
+        h: previous hidden state ``h_{t-1}``, shape ``(B, H)``.
+        weight_ih: ``(3H, I)``; weight_hh: ``(3H, H)``; bias_ih, bias_hh: ``(3H,)`` or ``None``.
+
+    Returns:
+        ``h_t``, shape ``(B, H)``.
+    """
+    x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)  # each (B, H)
+    h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)  # each (B, H)
+    r = torch.sigmoid(x_r + h_r)  # reset gate: how much of the past enters the candidate
+    z = torch.sigmoid(x_z + h_z)  # update gate: how much of the past to keep
+    n = torch.tanh(x_n + r * h_n)  # candidate state
+    return n + z * (h - n)  # = (1 - z) * n + z * h
+
+
+class GRUCell(RecurrentCell):
+    r"""GRU cell, a drop-in for :class:`torch.nn.GRUCell`.
+
+    .. math::
+        r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}), \quad
+        z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})), \quad
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    No separate cell state and three gate blocks instead of four, so fewer parameters
+    than an LSTM of the same width. See :func:`gru_step`. Parameter names, gate order
+    (``r, z, n``), shapes and initialisation match ``torch.nn.GRUCell``.
+
+    Arguments:
+        input_size: features of ``x_t`` (``I``).
+        hidden_size: features of ``h_t`` (``H``).
+        bias: learn ``b_ih`` and ``b_hh``.
+
+    Shape:
+        ``x``: ``(B, I)`` or ``(I,)``; state and output ``y = h``: ``(B, H)``.
+
+    Example::
+
+        >>> cell = GRUCell(28, 128)
+        >>> y, h = cell(torch.randn(64, 28))
+        >>> h.shape
+        torch.Size([64, 128])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
+        self.bias = bias
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        uniform_init_(self, self.hidden_size)
+
+    def init_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        return self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        h = gru_step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h, h
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

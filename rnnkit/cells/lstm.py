@@ -1,0 +1,140 @@
+"""The LSTM cell (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells.base import LSTMState, RecurrentCell, uniform_init_
+
+
+def lstm_step(
+    x: Tensor,
+    state: LSTMState,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    weight_hr: Tensor | None = None,
+) -> LSTMState:
+    r"""One LSTM step, gate by gate, in PyTorch's gate order ``i, f, g, o``.
+
+    .. math::
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t &= o_t \odot \tanh(c_t) \quad (\text{then } h_t = W_{hr} h_t \text{ with a projection})
+
+    Arguments:
+        x: input ``x_t``, shape ``(B, I)``.
+        state: ``LSTMState(h, c)`` with ``h`` ``(B, P or H)`` and ``c`` ``(B, H)``.
+        weight_ih: the four input maps stacked, shape ``(4H, I)``.
+        weight_hh: the four recurrent maps stacked, shape ``(4H, P or H)``.
+        bias_ih, bias_hh: shape ``(4H,)`` or ``None``.
+        weight_hr: projection ``(P, H)`` or ``None``.
+
+    Returns:
+        ``LSTMState(h_t, c_t)``.
+    """
+    h, c = state
+    # One matrix product per source gives all four pre-activations (the notes' x2h + h2h).
+    gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
+    i = torch.sigmoid(i)  # input gate: how much of the candidate to write
+    f = torch.sigmoid(f)  # forget gate: how much of the old cell state to keep
+    g = torch.tanh(g)  # candidate values
+    o = torch.sigmoid(o)  # output gate: how much of the cell state to show
+    c = f * c + i * g  # the conveyor belt: additive, so gradients flow through it
+    h = o * torch.tanh(c)  # note tanh(c_t), not tanh(c_{t-1})
+    if weight_hr is not None:
+        h = F.linear(h, weight_hr)  # (B, P)
+    return LSTMState(h, c)
+
+
+class LSTMCell(RecurrentCell):
+    r"""LSTM cell, a drop-in for :class:`torch.nn.LSTMCell` (plus ``proj_size``).
+
+    .. math::
+        (i, f, g, o) &= (\sigma, \sigma, \tanh, \sigma)
+                        (W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}) \\
+        c_t &= f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t), \qquad y_t = h_t
+
+    See :func:`lstm_step` for the gate-by-gate form. Parameter names, gate order
+    (``i, f, g, o``), shapes and initialisation (U(−1/√H, 1/√H)) match
+    ``torch.nn.LSTMCell``, so a ``state_dict`` moves between them unchanged. With
+    ``proj_size=P > 0`` the hidden state is projected to ``P`` features by
+    ``weight_hr`` (Sak et al. 2014), as in ``torch.nn.LSTM``.
+
+    Arguments:
+        input_size: features of ``x_t`` (``I``).
+        hidden_size: features of the cell state (``H``).
+        bias: learn ``b_ih`` and ``b_hh``.
+        proj_size: ``0`` (no projection) or ``0 < P < H``.
+
+    Shape:
+        ``x``: ``(B, I)`` or ``(I,)``; state: ``LSTMState(h (B, P or H), c (B, H))``;
+        output ``y = h``.
+
+    Example::
+
+        >>> cell = LSTMCell(10, 20)
+        >>> y, (h, c) = cell(torch.randn(3, 10))
+        >>> y.shape, c.shape
+        (torch.Size([3, 20]), torch.Size([3, 20]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        proj_size: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(
+                f"LSTMCell: expected 0 <= proj_size < hidden_size={hidden_size}, got {proj_size}"
+            )
+        factory = {"device": device, "dtype": dtype}
+        real_hidden = proj_size or hidden_size
+        self.input_size, self.hidden_size, self.proj_size = input_size, hidden_size, proj_size
+        self.output_size, self.bias = real_hidden, bias
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, real_hidden, **factory))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory)) if bias else None
+        self.weight_hr = (
+            nn.Parameter(torch.empty(proj_size, hidden_size, **factory)) if proj_size else None
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        uniform_init_(self, self.hidden_size)
+
+    def init_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LSTMState:
+        h = self.weight_hh.new_zeros(batch_size, self.output_size, device=device, dtype=dtype)
+        c = self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return LSTMState(h, c)
+
+    def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+        new = lstm_step(
+            x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr
+        )
+        return new.h, new
+
+    def extra_repr(self) -> str:
+        extra = "" if self.bias else ", bias=False"
+        extra += f", proj_size={self.proj_size}" if self.proj_size else ""
+        return f"{self.input_size}, {self.hidden_size}{extra}"

@@ -1,0 +1,459 @@
+"""Drop-in ``RNN``, ``LSTM`` and ``GRU`` layers: torch.nn's API and kernels, plus extras.
+
+Each class *is* its ``torch.nn`` counterpart (a subclass): the same constructor,
+parameter names (``weight_ih_l{k}{_reverse}`` …), ``state_dict``, call and return
+values, and for standard calls the same fused kernels (oneDNN/ATen on CPU, cuDNN on
+GPU), so they cost what ``torch.nn`` costs. On top of that they take:
+
+* ``lengths=`` — valid lengths of a padded batch, without packing by hand
+  (zero-length sequences allowed: they output zeros and keep their initial state);
+* ``return_states=True`` — every step's ``h_t`` (and ``c_t``), which fused kernels
+  cannot give (pytorch/pytorch#31423); the layer switches to the loop engine;
+* ``engine=`` — ``"auto"`` (default), or force ``"fused"`` / ``"loop"``.
+
+The loop engine runs the readable steps of :mod:`rnnkit.cells` with the layer's own
+parameters; tests hold it equal to the fused kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells.base import LSTMState, State, map_state
+from rnnkit.cells.gru import gru_step
+from rnnkit.cells.lstm import lstm_step
+from rnnkit.cells.rnn import rnn_step
+from rnnkit.engines.loop import StepFn, run_stack
+from rnnkit.layers._sequence import (
+    InputInfo,
+    SequenceBatch,
+    check_state,
+    inspect_input,
+    prepare_input,
+    prepare_state,
+    restore_final,
+    restore_output,
+    restore_states,
+)
+
+ENGINES = ("auto", "fused", "loop")
+
+
+def _check_config(
+    name: str, input_size: int, hidden_size: int, num_layers: int, proj_size: int
+) -> None:
+    for what, value in (
+        ("input_size", input_size),
+        ("hidden_size", hidden_size),
+        ("num_layers", num_layers),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: expected {what} to be an integer >= 1, got {value!r}")
+    if not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
+        raise ValueError(
+            f"{name}: expected 0 <= proj_size < hidden_size={hidden_size}, "
+            f"got proj_size={proj_size!r}"
+        )
+
+
+class _StandardLayer(nn.RNNBase):
+    """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
+
+    engine: str
+
+    def _set_engine(self, engine: str) -> None:
+        if engine not in ENGINES:
+            raise ValueError(
+                f"{type(self).__name__}: engine must be one of {ENGINES}, got {engine!r}"
+            )
+        self.engine = engine
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Features of each step's output: ``D * (proj_size or hidden_size)``."""
+        return self.num_directions * (self.proj_size or self.hidden_size)
+
+    def engine_for(self, *, return_states: bool = False) -> str:
+        """The engine a call with these options runs on (``"fused"`` or ``"loop"``)."""
+        if self.engine == "auto":
+            return "loop" if return_states else "fused"
+        if self.engine == "fused" and return_states:
+            raise ValueError(
+                f"{type(self).__name__}: return_states=True needs the 'loop' engine (fused "
+                "kernels keep only the last state); use engine='auto' or engine='loop'"
+            )
+        return self.engine
+
+    @property
+    def active_engine(self) -> str:
+        """The engine a plain call runs on."""
+        return self.engine_for()
+
+    def forward(  # type: ignore[override]
+        self,
+        input: Tensor | PackedSequence,
+        hx: Any = None,
+        *,
+        lengths: Tensor | Sequence[int] | None = None,
+        return_states: bool = False,
+    ) -> tuple[Any, ...]:
+        """Run the layer; see the class docstring for shapes.
+
+        Arguments:
+            input: ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``), ``(T, I)``,
+                or a ``PackedSequence``.
+            hx: initial state as in ``torch.nn`` (``h_0``, or ``(h_0, c_0)`` for LSTM),
+                ``(L*D, B, H_out)``; zeros when ``None``.
+            lengths: ``(B,)`` valid lengths of a padded batch.
+            return_states: also return every step's state, ``(L*D, T, B, H_out)``
+                (``(L*D, B, T, H_out)`` with ``batch_first``), zeros at padded steps.
+
+        Returns:
+            ``(output, h_n)`` (LSTM: ``(output, LSTMState(h_n, c_n))``), plus the
+            per-step states with ``return_states``.
+        """
+        name = type(self).__name__
+        engine = self.engine_for(return_states=return_states)
+        info = inspect_input(
+            input,
+            lengths,
+            batch_first=self.batch_first,
+            input_size=self.input_size,
+            name=name,
+            dtype=self.weight_ih_l0.dtype,
+        )
+        state = None
+        if hx is not None:
+            state = self._as_state(hx)
+            check_state(state, self._state_shapes(info), name, "hx")
+        if engine == "fused" and info.lengths is None:
+            output, hidden = super().forward(input, hx)
+            return output, self._from_torch(hidden)
+        batch = prepare_input(input, info, batch_first=self.batch_first)
+        if state is None:
+            initial = self._zero_state(batch.batch_size, batch.x)
+        else:
+            initial = prepare_state(state, info.unbatched)
+        if engine == "fused":
+            return self._forward_fused_lengths(batch, initial)
+        return self._forward_loop(batch, initial, return_states)
+
+    # -- state layout -----------------------------------------------------------------
+
+    def _state_shapes(self, info: InputInfo) -> list[tuple[int, ...]]:
+        """Shapes of ``hx``'s tensors for this input (torch.nn's layout)."""
+        lead = (self.num_layers * self.num_directions,) + (
+            () if info.unbatched else (info.batch_size,)
+        )
+        return [(*lead, self.proj_size or self.hidden_size)]
+
+    def _zero_state(self, batch_size: int, like: Tensor) -> State:
+        size = (self.num_layers * self.num_directions, batch_size)
+        return like.new_zeros(*size, self.proj_size or self.hidden_size)
+
+    def _as_state(self, hx: Any) -> State:
+        """A user's ``hx`` as an rnnkit state (overridden by LSTM)."""
+        if not isinstance(hx, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: expected hx to be a Tensor, got {type(hx).__name__}"
+            )
+        return hx
+
+    def _to_torch(self, state: State) -> Any:
+        return state
+
+    # -- engines ----------------------------------------------------------------------
+
+    def _forward_fused_lengths(self, batch: SequenceBatch, initial: State) -> tuple[Any, ...]:
+        """The fused kernel on a padded batch with lengths, packed for it.
+
+        Packing cannot hold an empty sequence, so those run one step whose result is
+        then discarded: zeros out, initial state kept (no gradient reaches the
+        discarded step).
+        """
+        lengths = batch.lengths
+        assert lengths is not None
+        packed = pack_padded_sequence(batch.x, lengths.clamp(min=1).cpu(), enforce_sorted=False)
+        packed_out, hidden = super().forward(packed, self._to_torch(initial))
+        output, _ = pad_packed_sequence(packed_out, total_length=batch.x.shape[0])  # (T, B, F)
+        final = self._from_torch(hidden)
+        nonempty = (lengths > 0).view(1, -1, 1)
+        if not bool(nonempty.all()):
+            output = torch.where(nonempty, output, 0.0)
+            final = map_state(lambda f, s: torch.where(nonempty, f, s), final, initial)
+        return restore_output(output, batch), final
+
+    def _from_torch(self, hidden: Any) -> State:
+        return hidden
+
+    def _forward_loop(
+        self, batch: SequenceBatch, initial: State, return_states: bool
+    ) -> tuple[Any, ...]:
+        count = self.num_layers * self.num_directions
+        result = run_stack(
+            [
+                [self._step(k, d) for d in range(self.num_directions)]
+                for k in range(self.num_layers)
+            ],
+            batch.x,
+            [map_state(lambda s, i=i: s[i], initial) for i in range(count)],
+            lengths=batch.lengths,
+            dropout=self.dropout,
+            training=self.training,
+            return_states=return_states,
+        )
+        output = restore_output(result.output, batch)
+        final = restore_final(result.final, batch)
+        if return_states:
+            return output, final, restore_states(result.states, batch)
+        return output, final
+
+    def _weights(self, layer: int, direction: int) -> dict[str, Tensor | None]:
+        """This (layer, direction)'s parameters under torch.nn's names."""
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        return {n: getattr(self, n + suffix, None) for n in names}
+
+    def _step(self, layer: int, direction: int) -> StepFn:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        base = super().extra_repr()
+        return base if self.engine == "auto" else f"{base}, engine={self.engine!r}"
+
+
+class RNN(_StandardLayer, nn.RNN):
+    r"""Elman RNN layer, a drop-in for :class:`torch.nn.RNN`.
+
+    For each layer: :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`
+    (``relu`` with ``nonlinearity="relu"``); the output is ``h_t`` of the top layer.
+
+    Arguments:
+        As ``torch.nn.RNN``: ``input_size, hidden_size, num_layers=1,
+        nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0,
+        bidirectional=False, device=None, dtype=None``; plus ``engine`` (keyword).
+
+    Shape:
+        input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
+
+    Example::
+
+        >>> rnn = RNN(10, 20, num_layers=2, batch_first=True)
+        >>> out, h_n = rnn(torch.randn(3, 5, 10), lengths=torch.tensor([5, 2, 4]))
+        >>> out.shape, h_n.shape
+        (torch.Size([3, 5, 20]), torch.Size([2, 3, 20]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        engine: str = "auto",
+    ) -> None:
+        _check_config("RNN", input_size, hidden_size, num_layers, 0)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
+        nn.RNN.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            nonlinearity=nonlinearity,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+        self._set_engine(engine)
+
+    def _step(self, layer: int, direction: int) -> StepFn:
+        w = self._weights(layer, direction)
+
+        def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+            h = rnn_step(
+                x,
+                h,
+                w["weight_ih"],
+                w["weight_hh"],
+                w["bias_ih"],
+                w["bias_hh"],
+                nonlinearity=self.nonlinearity,
+            )
+            return h, h
+
+        return step
+
+
+class GRU(_StandardLayer, nn.GRU):
+    r"""GRU layer, a drop-in for :class:`torch.nn.GRU` (gate order ``r, z, n``).
+
+    For each layer, :func:`rnnkit.cells.gru_step`:
+    :math:`h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}`.
+
+    Arguments:
+        As ``torch.nn.GRU``: ``input_size, hidden_size, num_layers=1, bias=True,
+        batch_first=False, dropout=0.0, bidirectional=False, device=None,
+        dtype=None``; plus ``engine`` (keyword).
+
+    Shape:
+        input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
+
+    Example::
+
+        >>> gru = GRU(28, 128, batch_first=True)
+        >>> out, h_n = gru(torch.randn(64, 28, 28))
+        >>> out.shape, h_n.shape
+        (torch.Size([64, 28, 128]), torch.Size([1, 64, 128]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        engine: str = "auto",
+    ) -> None:
+        _check_config("GRU", input_size, hidden_size, num_layers, 0)
+        nn.GRU.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+        self._set_engine(engine)
+
+    def _step(self, layer: int, direction: int) -> StepFn:
+        w = self._weights(layer, direction)
+
+        def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+            h = gru_step(x, h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+            return h, h
+
+        return step
+
+
+class LSTM(_StandardLayer, nn.LSTM):
+    r"""LSTM layer, a drop-in for :class:`torch.nn.LSTM` (gate order ``i, f, g, o``).
+
+    For each layer, :func:`rnnkit.cells.lstm_step`:
+    :math:`c_t = f_t \odot c_{t-1} + i_t \odot g_t`, :math:`h_t = o_t \odot \tanh(c_t)`,
+    projected by ``weight_hr`` when ``proj_size > 0``. The state is returned as
+    :class:`rnnkit.LSTMState` ``(h_n, c_n)``, a named tuple, so
+    ``out, (h_n, c_n) = lstm(x)`` works as with torch.
+
+    Arguments:
+        As ``torch.nn.LSTM``: ``input_size, hidden_size, num_layers=1, bias=True,
+        batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
+        device=None, dtype=None``; plus ``engine`` (keyword).
+
+    Shape:
+        input ``(T, B, I)``; output ``(T, B, D*H_out)``; ``h_n`` ``(L*D, B, H_out)``;
+        ``c_n`` ``(L*D, B, H)``, where ``H_out = proj_size or hidden_size``.
+
+    Example::
+
+        >>> lstm = LSTM(10, 20, bidirectional=True)
+        >>> out, (h_n, c_n), states = lstm(torch.randn(5, 3, 10), return_states=True)
+        >>> out.shape, states.c.shape
+        (torch.Size([5, 3, 40]), torch.Size([2, 5, 3, 20]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        engine: str = "auto",
+    ) -> None:
+        _check_config("LSTM", input_size, hidden_size, num_layers, proj_size)
+        nn.LSTM.__init__(
+            self,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            device=device,
+            dtype=dtype,
+        )
+        self._set_engine(engine)
+
+    def _zero_state(self, batch_size: int, like: Tensor) -> LSTMState:
+        size = (self.num_layers * self.num_directions, batch_size)
+        h = like.new_zeros(*size, self.proj_size or self.hidden_size)
+        return LSTMState(h, like.new_zeros(*size, self.hidden_size))
+
+    def _state_shapes(self, info: InputInfo) -> list[tuple[int, ...]]:
+        lead = (self.num_layers * self.num_directions,) + (
+            () if info.unbatched else (info.batch_size,)
+        )
+        return [(*lead, self.proj_size or self.hidden_size), (*lead, self.hidden_size)]
+
+    def _as_state(self, hx: Any) -> LSTMState:
+        if not (isinstance(hx, tuple) and len(hx) == 2 and all(isinstance(t, Tensor) for t in hx)):
+            raise TypeError(
+                f"LSTM: expected hx to be a pair of tensors (h_0, c_0), got {type(hx).__name__}"
+                + (f" of length {len(hx)}" if isinstance(hx, tuple | list) else "")
+            )
+        return LSTMState(*hx)
+
+    def _to_torch(self, state: LSTMState) -> tuple[Tensor, Tensor]:
+        return tuple(state)  # type: ignore[return-value]
+
+    def _from_torch(self, hidden: Any) -> LSTMState:
+        return LSTMState(*hidden)
+
+    def _step(self, layer: int, direction: int) -> StepFn:
+        w = self._weights(layer, direction)
+
+        def step(x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+            new = lstm_step(
+                x, state, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], w["weight_hr"]
+            )
+            return new.h, new
+
+        return step

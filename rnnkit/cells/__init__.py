@@ -12,20 +12,24 @@ from rnnkit.cells.base import (
     map_state,
     state_leaves,
 )
-from rnnkit.cells.gru import GRUCell, gru_step
-from rnnkit.cells.lstm import LSTMCell, lstm_step
+from rnnkit.cells.gru import GRUCell, GRUGates, gru_gates, gru_step
+from rnnkit.cells.lstm import LSTMCell, LSTMGates, lstm_gates, lstm_step
 from rnnkit.cells.rnn import RNNCell, rnn_step
 
 __all__ = [
     "Cell",
     "CellFactory",
     "GRUCell",
+    "GRUGates",
     "LSTMCell",
+    "LSTMGates",
     "LSTMState",
     "RNNCell",
     "RecurrentCell",
     "State",
+    "gru_gates",
     "gru_step",
+    "lstm_gates",
     "lstm_step",
     "map_state",
     "rnn_step",

@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import LSTMState, RecurrentCell, uniform_init_
+
+
+class LSTMGates(NamedTuple):
+    """The four LSTM gates after their activations, each ``(B, H)``."""
+
+    i: Tensor  # input gate σ: how much of the candidate to write
+    f: Tensor  # forget gate σ: how much of the old cell state to keep
+    g: Tensor  # candidate values tanh
+    o: Tensor  # output gate σ: how much of the cell state to show
+
+
+def lstm_gates(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> LSTMGates:
+    r"""The gates of one LSTM step, in PyTorch's order ``i, f, g, o``.
+
+    .. math::
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})
+
+    Arguments:
+        x: input ``x_t``, ``(B, I)``; h: ``h_{t-1}``, ``(B, P or H)``.
+        weight_ih: the four input maps stacked, ``(4H, I)``.
+        weight_hh: the four recurrent maps stacked, ``(4H, P or H)``.
+        bias_ih, bias_hh: ``(4H,)`` or ``None``.
+    """
+    # One matrix product per source gives all four pre-activations (the notes' x2h + h2h).
+    gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
+    return LSTMGates(torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o))
 
 
 def lstm_step(
@@ -18,36 +57,23 @@ def lstm_step(
     bias_hh: Tensor | None = None,
     weight_hr: Tensor | None = None,
 ) -> LSTMState:
-    r"""One LSTM step, gate by gate, in PyTorch's gate order ``i, f, g, o``.
+    r"""One LSTM step: the gates (:func:`lstm_gates`), then the cell and hidden state.
 
     .. math::
-        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
-        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
-        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
-        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
         c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
         h_t &= o_t \odot \tanh(c_t) \quad (\text{then } h_t = W_{hr} h_t \text{ with a projection})
 
     Arguments:
         x: input ``x_t``, shape ``(B, I)``.
         state: ``LSTMState(h, c)`` with ``h`` ``(B, P or H)`` and ``c`` ``(B, H)``.
-        weight_ih: the four input maps stacked, shape ``(4H, I)``.
-        weight_hh: the four recurrent maps stacked, shape ``(4H, P or H)``.
-        bias_ih, bias_hh: shape ``(4H,)`` or ``None``.
+        weight_ih, weight_hh, bias_ih, bias_hh: as in :func:`lstm_gates`.
         weight_hr: projection ``(P, H)`` or ``None``.
 
     Returns:
         ``LSTMState(h_t, c_t)``.
     """
-    h, c = state
-    # One matrix product per source gives all four pre-activations (the notes' x2h + h2h).
-    gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
-    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
-    i = torch.sigmoid(i)  # input gate: how much of the candidate to write
-    f = torch.sigmoid(f)  # forget gate: how much of the old cell state to keep
-    g = torch.tanh(g)  # candidate values
-    o = torch.sigmoid(o)  # output gate: how much of the cell state to show
-    c = f * c + i * g  # the conveyor belt: additive, so gradients flow through it
+    i, f, g, o = lstm_gates(x, state.h, weight_ih, weight_hh, bias_ih, bias_hh)
+    c = f * state.c + i * g  # the conveyor belt: additive, so gradients flow through it
     h = o * torch.tanh(c)  # note tanh(c_t), not tanh(c_{t-1})
     if weight_hr is not None:
         h = F.linear(h, weight_hr)  # (B, P)

@@ -13,7 +13,10 @@ state untouched until the sequence's own last step is reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -41,6 +44,67 @@ class ScanResult(NamedTuple):
     outputs: Tensor
     final: State
     states: State | None
+
+
+class StepRecord(NamedTuple):
+    """One step of one scan, as the cell saw it (before padding masks were applied).
+
+    Attributes:
+        t: the time index.
+        x: the step's input ``(B, I)``.
+        state_in: the state the cell received.
+        state_out: the state the cell returned: graph nodes, so
+            ``torch.autograd.grad(loss, state_out)`` is the total ``∂L/∂s_t``.
+        output: the output the cell returned ``(B, O)``.
+        valid: ``(B,)`` bool mask of sequences for which this step is real, or ``None``.
+    """
+
+    t: int
+    x: Tensor
+    state_in: State
+    state_out: State
+    output: Tensor
+    valid: Tensor | None
+
+
+@dataclass
+class StepRecorder:
+    """Every step of every scan run inside :func:`record_steps`.
+
+    ``scans[k]`` holds the steps of the ``k``-th scan in time order (index ``t``),
+    also for a reverse scan. A stacked layer runs its scans layer by layer, forward
+    before backward, so ``scans[layer * D + direction]``.
+    """
+
+    scans: list[list[StepRecord]] = field(default_factory=list)
+    reverse: list[bool] = field(default_factory=list)
+
+
+_RECORDER: ContextVar[StepRecorder | None] = ContextVar("rnnkit_step_recorder", default=None)
+
+
+@contextmanager
+def record_steps() -> Iterator[StepRecorder]:
+    """Record the inputs, states and outputs of every loop-engine step in the block.
+
+    This is how per-step quantities that fused kernels never expose (``∂L/∂h_t``,
+    gate activations) are reached: run the layer on the loop engine inside this block
+    and take gradients with respect to the recorded states. It costs nothing when
+    not active.
+
+    Example::
+
+        with record_steps() as recorder:
+            out, _ = layer(x)  # a layer on the loop engine
+        loss = out.sum()
+        grads = torch.autograd.grad(loss, [r.state_out for r in recorder.scans[0]])
+    """
+    recorder = StepRecorder()
+    token = _RECORDER.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _RECORDER.reset(token)
 
 
 def step_mask(lengths: Tensor | None, num_steps: int) -> Tensor | None:
@@ -82,8 +146,12 @@ def scan(
     num_steps = x.shape[0]
     outputs: list[Tensor | None] = [None] * num_steps
     states: list[State | None] = [None] * num_steps
+    recorder = _RECORDER.get()
+    records: list[StepRecord | None] = [None] * num_steps
     for t in reversed(range(num_steps)) if reverse else range(num_steps):
         y, new = step(x[t], state)  # (B, O)
+        if recorder is not None:
+            records[t] = StepRecord(t, x[t], state, new, y, None if valid is None else valid[t])
         if valid is not None:
             v = valid[t]  # (B,)
             new = map_state(lambda n, o, v=v: _where(v, n, o), new, state)
@@ -94,6 +162,9 @@ def scan(
             states[t] = new
         outputs[t] = y
         state = new
+    if recorder is not None:
+        recorder.scans.append(records)  # type: ignore[arg-type]
+        recorder.reverse.append(reverse)
     stacked = map_state(lambda *s: torch.stack(s), *states) if return_states else None
     return ScanResult(torch.stack(outputs), state, stacked)  # type: ignore[arg-type]
 

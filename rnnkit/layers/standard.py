@@ -61,6 +61,11 @@ def _check_config(
         )
 
 
+def _all_full(info: InputInfo) -> bool:
+    """Every sequence spans all steps: nothing to pack."""
+    return info.lengths is not None and bool((info.lengths == info.num_steps).all())
+
+
 class _StandardLayer(nn.RNNBase):
     """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
 
@@ -135,7 +140,7 @@ class _StandardLayer(nn.RNNBase):
         if hx is not None:
             state = self._as_state(hx)
             check_state(state, self._state_shapes(info), name, "hx")
-        if engine == "fused" and info.lengths is None:
+        if engine == "fused" and (info.lengths is None or _all_full(info)):
             output, hidden = super().forward(input, hx)
             return output, self._from_torch(hidden)
         batch = prepare_input(input, info, batch_first=self.batch_first)

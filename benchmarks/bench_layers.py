@@ -1,0 +1,124 @@
+"""rnnkit.RNN/LSTM/GRU versus torch.nn: time ratios in one run.
+
+Usage::
+
+    python -m benchmarks.bench_layers            # CPU, 2 threads, the issue's two shapes
+    python -m benchmarks.bench_layers --device cuda
+
+For every layer type and shape, the torch.nn layer and the rnnkit layer (same
+weights) run interleaved: inference (forward under ``no_grad``) and a training step
+(forward + backward of a scalar loss). The table gives milliseconds per call and the
+ratio rnnkit / torch.nn (1.00 = same cost). Also timed: rnnkit's loop engine and
+a padded batch with ``lengths=`` (rnnkit packs it for the fused kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import rnnkit
+from benchmarks._timing import markdown_table, time_interleaved
+
+SHAPES = {"large": dict(B=64, T=100, I=256, H=256), "small": dict(B=1, T=200, I=128, H=128)}
+LAYERS = {"LSTM": (nn.LSTM, rnnkit.LSTM), "GRU": (nn.GRU, rnnkit.GRU), "RNN": (nn.RNN, rnnkit.RNN)}
+
+
+def _training_step(layer: nn.Module, x: torch.Tensor, **kwargs: object) -> Callable[[], None]:
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        out, _ = layer(x, **kwargs)
+        out.sum().backward()
+
+    return step
+
+
+def _inference(layer: nn.Module, x: torch.Tensor, **kwargs: object) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad():
+            layer(x, **kwargs)
+
+    return run
+
+
+def bench_case(
+    name: str, shape: dict[str, int], device: str, rounds: int, loop: bool
+) -> list[dict]:
+    torch_cls, ours_cls = LAYERS[name]
+    b, t, i, h = shape["B"], shape["T"], shape["I"], shape["H"]
+    reference = torch_cls(i, h, batch_first=True).to(device)
+    ours = ours_cls(i, h, batch_first=True).to(device)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(b, t, i, device=device, requires_grad=True)
+    lengths = torch.full((b,), t)
+    results = []
+    for mode, make in (("inference", _inference), ("training", _training_step)):
+        fns = {"torch.nn": make(reference, x), "rnnkit": make(ours, x)}
+        fns["rnnkit lengths="] = make(ours, x, lengths=lengths)
+        if loop:
+            looped = ours_cls(i, h, batch_first=True, engine="loop").to(device)
+            looped.load_state_dict(reference.state_dict())
+            fns["rnnkit loop engine"] = make(looped, x)
+        times = time_interleaved(fns, rounds=rounds, device=device)
+        base = times["torch.nn"]
+        for candidate, seconds in times.items():
+            results.append(
+                dict(
+                    layer=name,
+                    shape=f"B={b} T={t} I={i} H={h}",
+                    mode=mode,
+                    candidate=candidate,
+                    ms=seconds * 1e3,
+                    ratio=seconds / base,
+                )
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--shapes", default="large,small")
+    parser.add_argument("--layers", default="LSTM,GRU,RNN")
+    parser.add_argument("--no-loop", action="store_true", help="skip the (slow) loop engine")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    results = []
+    for shape_name in args.shapes.split(","):
+        for layer in args.layers.split(","):
+            results += bench_case(
+                layer, SHAPES[shape_name], args.device, args.rounds, not args.no_loop
+            )
+    rows = [
+        [r["layer"], r["shape"], r["mode"], r["candidate"], f"{r['ms']:.2f}", f"{r['ratio']:.3f}"]
+        for r in results
+    ]
+    device = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else platform.processor() or "cpu"
+    )
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+    print(
+        markdown_table(
+            ["layer", "shape", "mode", "candidate", "ms/call", "ratio vs torch.nn"], rows
+        )
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

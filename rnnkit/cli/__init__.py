@@ -1,0 +1,51 @@
+"""The ``rnnkit`` command line.
+
+Each command lives in its own module and registers itself in
+:data:`rnnkit.cli._registry.COMMANDS`; modules import heavy libraries only inside
+their ``run`` so that ``rnnkit --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rnnkit.cli._registry import COMMANDS, Command, register
+
+_COMMAND_MODULES = ("info",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per registered command."""
+    for module in _COMMAND_MODULES:
+        importlib.import_module(f"rnnkit.cli.{module}")
+    from rnnkit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="rnnkit", description="Recurrent neural networks on PyTorch: train, inspect, apply."
+    )
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS.values():
+        command.add_arguments(
+            sub.add_parser(command.name, help=command.help, description=command.help)
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` console script and ``python -m rnnkit``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return COMMANDS[args.command].run(args)
+
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The command line: entry points and the registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import COMMANDS, Command, build_parser, main, register
+
+
+def test_python_dash_m_runs_info() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "info"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("rnnkit ") and "torch" in done.stdout
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "info" in capsys.readouterr().out
+
+
+def test_unknown_command_is_an_error() -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["trian"])
+    assert exc.value.code == 2
+
+
+def test_registry_refuses_duplicates() -> None:
+    build_parser()
+    with pytest.raises(ValueError, match="already registered"):
+        register(Command("info", "again", lambda p: None, lambda a: 0))
+    assert "info" in COMMANDS

@@ -6,7 +6,16 @@
 """
 
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.standard import ENGINES, GRU, LSTM, RNN
+from rnnkit.layers.standard import ENGINES, GRU, LSTM, RNN, use_engine
 from rnnkit.layers.wrappers import TimeDistributed, last_step
 
-__all__ = ["ENGINES", "GRU", "LSTM", "RNN", "Recurrent", "TimeDistributed", "last_step"]
+__all__ = [
+    "ENGINES",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Recurrent",
+    "TimeDistributed",
+    "last_step",
+    "use_engine",
+]

@@ -17,7 +17,8 @@ parameters; tests hold it equal to the fused kernels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -462,3 +463,34 @@ class LSTM(_StandardLayer, nn.LSTM):
             return new.h, new
 
         return step
+
+
+@contextmanager
+def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
+    """Run every rnnkit layer inside ``module`` on ``engine`` for the duration of a block.
+
+    Used to reach the reference path (``"loop"``) of a model whose layers normally
+    run fused, for example to record per-step gradients; parameters are shared, so
+    results agree with the usual engine (that is what the parity tests check).
+
+    Arguments:
+        module: a model, or a single layer.
+        engine: one of :data:`ENGINES`.
+
+    Yields:
+        The layers whose engine was switched.
+
+    Example::
+
+        with use_engine(model, "loop"):
+            loss = criterion(model(x), y)
+    """
+    layers = [m for m in module.modules() if isinstance(m, _StandardLayer)]
+    previous = [layer.engine for layer in layers]
+    try:
+        for layer in layers:
+            layer._set_engine(engine)
+        yield layers
+    finally:
+        for layer, old in zip(layers, previous, strict=True):
+            layer.engine = old

@@ -199,3 +199,16 @@ def test_bad_constructor_arguments(make: Any, match: str) -> None:
 def test_repr_shows_forced_engine() -> None:
     assert "engine='loop'" in repr(rnnkit.GRU(3, 4, engine="loop"))
     assert "engine" not in repr(rnnkit.GRU(3, 4))
+
+
+def test_use_engine_switches_every_layer_and_restores() -> None:
+    from rnnkit.layers import use_engine
+
+    model = nn.Sequential(rnnkit.LSTM(3, 4), rnnkit.GRU(4, 2, engine="fused"))
+    with use_engine(model, "loop") as switched:
+        assert len(switched) == 2
+        assert [m.active_engine for m in model] == ["loop", "loop"]
+    assert [m.engine for m in model] == ["auto", "fused"]
+    with pytest.raises(ValueError, match="engine must be one of"), use_engine(model, "gpu"):
+        pass
+    assert [m.engine for m in model] == ["auto", "fused"]

@@ -20,7 +20,8 @@ class InputInfo(NamedTuple):
         num_steps: ``T`` (the longest sequence of a ``PackedSequence``).
         unbatched: the input was one ``(T, I)`` sequence.
         packed: the input was a ``PackedSequence``.
-        lengths: validated int64 lengths ``(B,)`` on the input's device, or ``None``.
+        lengths: validated int64 lengths ``(B,)`` on the CPU (where packing needs them
+            and where checking them costs no device sync), or ``None``.
     """
 
     batch_size: int
@@ -97,7 +98,7 @@ def inspect_input(
             f"{name}: expected at least one time step, got input shape {tuple(input.shape)}"
         )
     if lengths is not None:
-        lengths = check_lengths(lengths, num_steps, batch, name).to(input.device)
+        lengths = check_lengths(lengths, num_steps, batch, name)
     return InputInfo(batch, num_steps, unbatched, False, lengths)
 
 
@@ -114,7 +115,8 @@ def prepare_input(
         x = input.transpose(0, 1)  # (B, T, I) -> (T, B, I)
     else:
         x = input
-    return SequenceBatch(x, info.lengths, None, info.unbatched, batch_first)
+    lengths = None if info.lengths is None else info.lengths.to(x.device, non_blocking=True)
+    return SequenceBatch(x, lengths, None, info.unbatched, batch_first)
 
 
 def _check_features(
@@ -149,8 +151,12 @@ def _check_features(
 
 
 def check_lengths(lengths: Tensor | Sequence[int], num_steps: int, batch: int, name: str) -> Tensor:
-    """Validate ``lengths`` against a padded batch of ``num_steps`` steps; returns int64."""
-    lengths = torch.as_tensor(lengths)
+    """Validate ``lengths`` against a padded batch of ``num_steps`` steps.
+
+    Returns:
+        The lengths as an int64 CPU tensor.
+    """
+    lengths = torch.as_tensor(lengths).cpu()
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"{name}: expected integer lengths, got dtype {lengths.dtype}")
     if lengths.shape != (batch,):
@@ -159,7 +165,7 @@ def check_lengths(lengths: Tensor | Sequence[int], num_steps: int, batch: int, n
             f"got shape {tuple(lengths.shape)}"
         )
     lengths = lengths.long()
-    low, high = int(lengths.min()), int(lengths.max())
+    low, high = (int(v) for v in torch.aminmax(lengths))
     if low < 0:
         raise ValueError(f"{name}: lengths must be >= 0, got {low}")
     if high > num_steps:

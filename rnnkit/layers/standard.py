@@ -63,8 +63,8 @@ def _check_config(
 
 
 def _all_full(info: InputInfo) -> bool:
-    """Every sequence spans all steps: nothing to pack."""
-    return info.lengths is not None and bool((info.lengths == info.num_steps).all())
+    """Every sequence spans all steps: nothing to pack (lengths are on the CPU)."""
+    return info.lengths is not None and int(info.lengths.min()) == info.num_steps
 
 
 class _StandardLayer(nn.RNNBase):
@@ -150,7 +150,7 @@ class _StandardLayer(nn.RNNBase):
         else:
             initial = prepare_state(state, info.unbatched)
         if engine == "fused":
-            return self._forward_fused_lengths(batch, initial)
+            return self._forward_fused_lengths(batch, info.lengths, initial)
         return self._forward_loop(batch, initial, return_states)
 
     # -- state layout -----------------------------------------------------------------
@@ -179,21 +179,21 @@ class _StandardLayer(nn.RNNBase):
 
     # -- engines ----------------------------------------------------------------------
 
-    def _forward_fused_lengths(self, batch: SequenceBatch, initial: State) -> tuple[Any, ...]:
-        """The fused kernel on a padded batch with lengths, packed for it.
+    def _forward_fused_lengths(
+        self, batch: SequenceBatch, lengths: Tensor, initial: State
+    ) -> tuple[Any, ...]:
+        """The fused kernel on a padded batch with (CPU) lengths, packed for it.
 
         Packing cannot hold an empty sequence, so those run one step whose result is
         then discarded: zeros out, initial state kept (no gradient reaches the
         discarded step).
         """
-        lengths = batch.lengths
-        assert lengths is not None
-        packed = pack_padded_sequence(batch.x, lengths.clamp(min=1).cpu(), enforce_sorted=False)
+        packed = pack_padded_sequence(batch.x, lengths.clamp(min=1), enforce_sorted=False)
         packed_out, hidden = super().forward(packed, self._to_torch(initial))
         output, _ = pad_packed_sequence(packed_out, total_length=batch.x.shape[0])  # (T, B, F)
         final = self._from_torch(hidden)
-        nonempty = (lengths > 0).view(1, -1, 1)
-        if not bool(nonempty.all()):
+        if not bool((lengths > 0).all()):
+            nonempty = (lengths > 0).to(output.device).view(1, -1, 1)
             output = torch.where(nonempty, output, 0.0)
             final = map_state(lambda f, s: torch.where(nonempty, f, s), final, initial)
         return restore_output(output, batch), final

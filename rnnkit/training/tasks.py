@@ -1,0 +1,383 @@
+"""Tasks: how a model meets a batch — the loss, the metrics, and what to predict.
+
+A task knows the input/output pattern (many-to-one classification, next-token
+language modelling, encoder–decoder, one-to-many captioning, forecasting) and turns
+one :class:`~rnnkit.data.Batch` ``(inputs, lengths, targets)`` into a loss and metric
+updates. Models stay free of training logic; the Lightning module stays free of
+task logic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.regression import (
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+)
+
+from rnnkit.registry import Registry
+
+
+@dataclass
+class StepResult:
+    """What a task computes on one batch.
+
+    Attributes:
+        loss: the scalar training loss.
+        batch_size: examples in the batch (for epoch averages).
+        updates: metric name → the arguments of its ``update`` call.
+    """
+
+    loss: Tensor
+    batch_size: int
+    updates: dict[str, tuple[Tensor, ...]]
+
+
+class Task:
+    """Base class: subclasses set the class attributes and implement :meth:`step`.
+
+    Attributes:
+        monitor: the logged quantity that selects the best epoch (``val_`` + a name).
+        mode: ``"min"`` or ``"max"`` for ``monitor``.
+        main_metric: the metric plotted beside the loss in the training curves.
+    """
+
+    monitor: ClassVar[str] = "val_loss"
+    mode: ClassVar[str] = "min"
+    main_metric: ClassVar[str] = "acc"
+
+    def bind(self, datamodule: Any) -> None:
+        """Take what the task needs from a set-up DataModule (class count, pad id, ...)."""
+
+    def metrics(self, stage: str) -> MetricCollection:
+        """Fresh metrics for a stage (``train``, ``val`` or ``test``)."""
+        raise NotImplementedError
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        """Loss and metric updates for one batch."""
+        raise NotImplementedError
+
+
+TASKS: Registry[type[Task]] = Registry("task")
+
+
+class ClassificationTask(Task):
+    """Many-to-one: one class per sequence; cross-entropy on logits.
+
+    Metrics: accuracy (``acc``) and macro-averaged F1 (``f1``).
+    """
+
+    monitor, mode, main_metric = "val_acc", "max", "acc"
+
+    def __init__(self, num_classes: int | None = None) -> None:
+        self.num_classes = num_classes
+
+    def bind(self, datamodule: Any) -> None:
+        self.num_classes = int(datamodule.num_classes)
+
+    def metrics(self, stage: str) -> MetricCollection:
+        n = _required(self.num_classes, "num_classes")
+        return MetricCollection(
+            {
+                "acc": MulticlassAccuracy(n, average="micro"),
+                "f1": MulticlassF1Score(n, average="macro"),
+            }
+        )
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        logits = model(batch.inputs, batch.lengths)  # (B, C)
+        loss = F.cross_entropy(logits, batch.targets)
+        preds = logits.detach()
+        return StepResult(loss, len(batch.targets), {"*": (preds, batch.targets)})
+
+
+class BitsPerToken(Metric):
+    """Mean negative log-likelihood per token in bits: ``NLL / ln 2``.
+
+    For a character model this is bits per character (BPC); ``2 ** bpc`` is the
+    perplexity. Padded positions (``ignore_index``) are left out.
+    """
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, ignore_index: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_index = ignore_index
+        self.add_state("nll", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, targets: Tensor) -> None:  # (N, V), (N,)
+        keep = targets != self.ignore_index if self.ignore_index is not None else None
+        if keep is not None:
+            logits, targets = logits[keep], targets[keep]
+        self.nll += F.cross_entropy(logits.float(), targets, reduction="sum").double()
+        self.count += targets.numel()
+
+    def compute(self) -> Tensor:
+        return (self.nll / self.count.clamp(min=1) / math.log(2)).float()
+
+
+class Perplexity(BitsPerToken):
+    """``exp(mean NLL per token)``: the effective number of equally likely next tokens."""
+
+    def compute(self) -> Tensor:
+        return torch.exp(self.nll / self.count.clamp(min=1)).float()
+
+
+class LanguageModelTask(Task):
+    """Synchronised many-to-many: predict token ``t+1`` at every step ``t``.
+
+    Batches hold ``inputs`` ``(B, T)`` and ``targets`` ``(B, T)`` (the inputs shifted by
+    one). Metrics: perplexity (``ppl``), bits per token (``bpc``; per character for
+    a character model) and next-token accuracy (``acc``).
+    """
+
+    monitor, mode, main_metric = "val_loss", "min", "bpc"
+
+    def __init__(self, vocab_size: int | None = None, pad_id: int | None = None) -> None:
+        self.vocab_size, self.pad_id = vocab_size, pad_id
+
+    def bind(self, datamodule: Any) -> None:
+        self.vocab_size = len(datamodule.vocab)
+        self.pad_id = datamodule.vocab.pad_id
+
+    def metrics(self, stage: str) -> MetricCollection:
+        v = _required(self.vocab_size, "vocab_size")
+        ignore = self.pad_id
+        return MetricCollection(
+            {
+                "ppl": Perplexity(ignore_index=ignore),
+                "bpc": BitsPerToken(ignore_index=ignore),
+                "acc": MulticlassAccuracy(v, average="micro", ignore_index=ignore),
+            }
+        )
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        logits, _ = model(batch.inputs, batch.lengths)  # (B, T, V)
+        flat_logits = logits.reshape(-1, logits.shape[-1])  # (B*T, V)
+        flat_targets = batch.targets.reshape(-1)  # (B*T,)
+        ignore = -100 if self.pad_id is None else self.pad_id
+        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore)
+        return StepResult(loss, len(batch.targets), {"*": (flat_logits.detach(), flat_targets)})
+
+
+def _required(value: Any, name: str) -> Any:
+    if value is None:
+        raise RuntimeError(f"the task needs {name}: call bind(datamodule) after datamodule.setup()")
+    return value
+
+
+class SequenceExactMatch(Metric):
+    """Share of sequences decoded exactly right (up to the first EOS)."""
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, pad_id: int, eos_id: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pad_id, self.eos_id = pad_id, eos_id
+        self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, decoded: Tensor, targets: Tensor) -> None:  # (B, L), (B, T) no BOS
+        for got, want in zip(decoded.tolist(), targets.tolist(), strict=True):
+            self.correct += int(self._trim(got) == self._trim(want))
+        self.total += len(targets)
+
+    def _trim(self, ids: list[int]) -> list[int]:
+        out = []
+        for i in ids:
+            if i == self.eos_id:
+                break
+            if i != self.pad_id:
+                out.append(i)
+        return out
+
+    def compute(self) -> Tensor:
+        return self.correct.float() / self.total.clamp(min=1)
+
+
+class Seq2SeqTask(Task):
+    """Encoder–decoder: source ``inputs`` ``(B, S)`` with ``lengths``; ``targets``
+    ``(B, T)`` = BOS … EOS, padded. The decoder reads ``targets[:, :-1]`` (teacher
+    forcing, with ``teacher_forcing_ratio`` in training) and predicts
+    ``targets[:, 1:]``.
+
+    Metrics: token accuracy (``acc``), and on validation/test the exact-match rate of
+    greedy decoding (``exact``), the honest "did it get the whole answer" number.
+    """
+
+    monitor, mode, main_metric = "val_loss", "min", "acc"
+
+    def __init__(
+        self,
+        teacher_forcing_ratio: float = 1.0,
+        vocab_size: int | None = None,
+        pad_id: int | None = None,
+        eos_id: int | None = None,
+    ) -> None:
+        if not 0.0 <= teacher_forcing_ratio <= 1.0:
+            raise ValueError(
+                f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}"
+            )
+        self.teacher_forcing_ratio = teacher_forcing_ratio
+        self.vocab_size, self.pad_id, self.eos_id = vocab_size, pad_id, eos_id
+
+    def bind(self, datamodule: Any) -> None:
+        vocab = datamodule.target_vocab
+        self.vocab_size, self.pad_id, self.eos_id = len(vocab), vocab.pad_id, vocab.eos_id
+
+    def metrics(self, stage: str) -> MetricCollection:
+        v = _required(self.vocab_size, "vocab_size")
+        metrics: dict[str, Metric] = {
+            "acc": MulticlassAccuracy(v, average="micro", ignore_index=self.pad_id)
+        }
+        if stage != "train":
+            metrics["exact"] = SequenceExactMatch(self.pad_id, self.eos_id)
+        return MetricCollection(metrics)
+
+    def _logits(self, model: nn.Module, batch: Any, stage: str) -> Tensor:
+        ratio = self.teacher_forcing_ratio if stage == "train" else 1.0
+        tgt_in = batch.targets[:, :-1]  # (B, T-1): BOS ...
+        return model(batch.inputs, batch.lengths, tgt_in, teacher_forcing_ratio=ratio)
+
+    def _decode(self, model: nn.Module, batch: Any, max_len: int) -> Tensor:
+        return model.greedy_decode(batch.inputs, batch.lengths, max_len=max_len)
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        logits = self._logits(model, batch, stage)  # (B, T-1, V)
+        tgt_out = batch.targets[:, 1:]  # (B, T-1): ... EOS
+        flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1)
+        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=self.pad_id)
+        updates: dict[str, tuple[Tensor, ...]] = {"acc": (flat_logits.detach(), flat_targets)}
+        if stage != "train":
+            decoded = self._decode(model, batch, max_len=tgt_out.shape[1])
+            updates["exact"] = (decoded, tgt_out)
+        return StepResult(loss, len(batch.targets), updates)
+
+
+class CaptionTask(Seq2SeqTask):
+    """One-to-many: a fixed input (an image) → a token sequence (its caption).
+
+    ``inputs`` are images ``(B, H, W)`` (a channel axis is added) or feature vectors
+    ``(B, F)``; ``targets`` are BOS … EOS as for :class:`Seq2SeqTask`.
+    """
+
+    def _features(self, batch: Any) -> Tensor:
+        x = batch.inputs
+        return x.unsqueeze(1) if x.dim() == 3 else x  # (B, 1, H, W) for a CNN encoder
+
+    def _logits(self, model: nn.Module, batch: Any, stage: str) -> Tensor:
+        return model(self._features(batch), batch.targets[:, :-1])
+
+    def _decode(self, model: nn.Module, batch: Any, max_len: int) -> Tensor:
+        return model.generate(self._features(batch), max_len=max_len)
+
+
+_REGRESSION_METRICS = {
+    "rmse": lambda: MeanSquaredError(squared=False),
+    "mae": MeanAbsoluteError,
+    "mape": MeanAbsolutePercentageError,
+}
+
+
+class ForecastTask(Task):
+    """Window → the next ``horizon`` values; MSE on the scaled series.
+
+    Metrics are reported in the series' own units (the target scaler's
+    ``inverse_transform``): RMSE, MAE and MAPE; on the test split the same metrics
+    are computed for naive baselines on the same windows (``persistence_*`` and, when
+    configured, ``seasonal_*``, ``moving_average_*``), so the model is never shown
+    without them.
+    """
+
+    monitor, mode, main_metric = "val_loss", "min", "rmse"
+
+    def __init__(self, season: int | None = None, moving_average: int | None = None) -> None:
+        self.season, self.moving_average = season, moving_average
+        self.target_scaler: Any = None
+        self.target_index: list[int] | None = None
+
+    def bind(self, datamodule: Any) -> None:
+        self.target_scaler = datamodule.target_scaler
+        self.target_index = datamodule.target_feature_index
+
+    def baselines(self) -> list[str]:
+        """Names of the naive forecasts evaluated beside the model."""
+        if self.target_index is None:
+            return []
+        names = ["persistence"]
+        names += ["seasonal"] if self.season else []
+        names += ["moving_average"] if self.moving_average else []
+        return names
+
+    def metrics(self, stage: str) -> MetricCollection:
+        prefixes = [""] + ([f"{b}_" for b in self.baselines()] if stage == "test" else [])
+        return MetricCollection(
+            {f"{p}{name}": make() for p in prefixes for name, make in _REGRESSION_METRICS.items()}
+        )
+
+    def unscale(self, values: Tensor) -> Tensor:
+        """Scaled targets/predictions ``(B, H[, n])`` → the series' units."""
+        if self.target_scaler is None:
+            return values
+        flat = values.reshape(-1, 1) if values.dim() == 2 else values.reshape(-1, values.shape[-1])
+        restored = self.target_scaler.inverse_transform(flat.detach().cpu().numpy())
+        return torch.as_tensor(restored, dtype=values.dtype, device=values.device).reshape(
+            values.shape
+        )
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        preds = model(batch.inputs)  # (B, H) or (B, H, n_targets)
+        loss = F.mse_loss(preds, batch.targets)
+        target = self.unscale(batch.targets)
+        forecasts = {"": self.unscale(preds.detach())}
+        if stage == "test":
+            naive = self.naive_forecasts(batch.inputs, batch.targets.shape[1])
+            forecasts.update({f"{name}_": self.unscale(f) for name, f in naive.items()})
+        updates = {
+            f"{prefix}{metric}": (forecast, target)
+            for prefix, forecast in forecasts.items()
+            for metric in _REGRESSION_METRICS
+        }
+        return StepResult(loss, len(batch.targets), updates)
+
+    def naive_forecasts(self, inputs: Tensor, horizon: int) -> dict[str, Tensor]:
+        """The baselines' scaled forecasts from each window's target history."""
+        from rnnkit.models.baselines import moving_average, persistence, seasonal_naive
+
+        if self.target_index is None:
+            return {}
+        history = inputs[..., self.target_index]  # (B, W, n_targets)
+        history = history[..., 0] if history.shape[-1] == 1 else history
+        out = {"persistence": persistence(history, horizon)}
+        if self.season:
+            out["seasonal"] = seasonal_naive(history, horizon, season=self.season)
+        if self.moving_average:
+            out["moving_average"] = moving_average(history, horizon, k=self.moving_average)
+        return out
+
+
+TASKS.register("classification", ClassificationTask, description="many-to-one class labels")
+TASKS.register("language_model", LanguageModelTask, description="next-token prediction")
+TASKS.register("seq2seq", Seq2SeqTask, description="encoder-decoder sequence transduction")
+TASKS.register("caption", CaptionTask, description="one fixed input to a token sequence")
+TASKS.register("forecast", ForecastTask, description="window to the next values")
+
+
+def update_metrics(metrics: MetricCollection, updates: dict[str, tuple[Tensor, ...]]) -> None:
+    """Route a :class:`StepResult`'s updates: ``"*"`` updates every metric, any other key
+    the metric of that name."""
+    for key, args in updates.items():
+        for name in metrics.keys() if key == "*" else [key]:
+            metrics[name].update(*args)

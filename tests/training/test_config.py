@@ -1,0 +1,101 @@
+"""The run config: recipe mappings, --set overrides, option checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnnkit.config import ConfigError
+from rnnkit.training.config import (
+    accepted_options,
+    apply_overrides,
+    check_options,
+    load_yaml,
+    run_config_from_dict,
+    run_config_to_dict,
+    save_yaml,
+)
+
+RECIPE = {
+    "name": "toy",
+    "description": "a toy",
+    "seed": 3,
+    "task": {"name": "classification"},
+    "data": {"name": "digits", "batch_size": 32},
+    "model": {"name": "classifier", "rnn": {"cell": "gru", "hidden_size": 16}},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "train": {"max_epochs": 2},
+}
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    config = run_config_from_dict(RECIPE)
+    assert config.data.name == "digits" and config.data.options == {"batch_size": 32}
+    assert config.train.max_epochs == 2 and config.optimizer.lr == 0.01
+    save_yaml(run_config_to_dict(config), tmp_path / "c.yaml")
+    assert run_config_from_dict(load_yaml(tmp_path / "c.yaml")) == config
+
+
+def test_overrides_parse_yaml_values() -> None:
+    data = apply_overrides(
+        RECIPE,
+        [
+            "train.max_epochs=5",
+            "model.rnn.cell=lstm",
+            "model.rnn.bidirectional=true",
+            "optimizer.lr=1e-4",
+        ],
+    )
+    config = run_config_from_dict(data)
+    assert config.train.max_epochs == 5 and config.optimizer.lr == 1e-4
+    assert config.model.options["rnn"] == {"cell": "lstm", "hidden_size": 16, "bidirectional": True}
+    assert RECIPE["train"]["max_epochs"] == 2  # not modified
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["trian.max_epochs=3"], r"unknown top-level key 'trian'; did you mean 'train'\?"),
+        (["train.max_epoch=3"], r"train: unknown key 'max_epoch'; did you mean 'max_epochs'\?"),
+        (["train.max_epochs"], r"--set expects key=value"),
+        (["train.max_epochs=three"], r"train\.max_epochs: expected an integer, got 'three'"),
+        (["seed.x=1"], r"seed is not a mapping"),
+    ],
+)
+def test_bad_overrides(overrides: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        run_config_from_dict(apply_overrides(RECIPE, overrides))
+
+
+def test_missing_component() -> None:
+    with pytest.raises(ConfigError, match="needs a 'model' entry"):
+        run_config_from_dict({k: v for k, v in RECIPE.items() if k != "model"})
+    with pytest.raises(ConfigError, match="expected a mapping with a 'name'"):
+        run_config_from_dict({**RECIPE, "data": {"batch_size": 3}})
+
+
+class Base:
+    def __init__(self, *, seed: int = 0, batch_size: int = 1) -> None: ...
+
+
+class Child(Base):
+    def __init__(self, *, path: str = "", **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+def test_accepted_options_follow_kwargs_chains() -> None:
+    assert accepted_options(Child) == {"path", "seed", "batch_size"}
+    check_options(Child, {"path": "x", "seed": 1}, "data")
+    with pytest.raises(
+        ConfigError, match=r"data: unknown option 'batchsize'; did you mean 'batch_size'\?"
+    ):
+        check_options(Child, {"batchsize": 3}, "data")
+
+
+def test_load_yaml_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_yaml(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a YAML mapping, got list"):
+        load_yaml(tmp_path / "list.yaml")

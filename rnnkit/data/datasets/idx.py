@@ -105,6 +105,7 @@ class IDXSource:
         base_url: official location of the ``.gz`` files.
         sha256: file name → digest → what it identifies.
         system_dirs: system-wide fallbacks (Debian packages).
+        install_hint: another way to get the files, for the not-found message.
         class_names: the ten class names.
     """
 
@@ -112,6 +113,7 @@ class IDXSource:
     base_url: str
     sha256: dict[str, dict[str, str]]
     system_dirs: tuple[str, ...] = ()
+    install_hint: str = ""
     class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
 
     def remote(self, filename: str) -> RemoteFile:
@@ -164,6 +166,7 @@ FASHION_MNIST = IDXSource(
         },
     },
     system_dirs=("/usr/share/datasets/fashion-mnist",),
+    install_hint="on Debian/Ubuntu, apt-get install dataset-fashion-mnist",
     class_names=(
         "T-shirt/top",
         "Trouser",
@@ -204,11 +207,7 @@ def find_idx_files(root: Path, source: IDXSource, split: str) -> tuple[Path, Pat
         f"{source.name} ({split}): no IDX files found. Looked for:\n{listed}\n"
         f"Download {source.base_url}<file>.gz (or pass download=True) into "
         f"<data_dir>/{source.name}/"
-        + (
-            "; on Debian/Ubuntu: apt-get install dataset-fashion-mnist"
-            if source.system_dirs
-            else ""
-        )
+        + (f"; or {source.install_hint}" if source.install_hint else "")
         + "."
     )
 

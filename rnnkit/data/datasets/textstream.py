@@ -102,8 +102,8 @@ class TextStreamDataModule(BaseDataModule):
 
     The stream is split in time order (no block straddles two splits): the last
     ``test_fraction`` (0.05) of the tokens for testing, the last ``val_fraction``
-    (0.05) of the rest for validation. On Tiny Shakespeare with the defaults:
-    1,006,000 / 52,948 / 55,770 characters… see ``split_tokens`` after ``setup``.
+    (0.05) of the rest for validation: 1,006,643 / 52,981 / 55,770 characters of Tiny
+    Shakespeare (66 tokens: 65 characters and ``<unk>``).
     After ``setup``: ``vocab`` (built on the training range; unseen tokens map to
     ``<unk>``), ``stream_length`` (tokens in the whole file), ``split_tokens``,
     ``split_sizes`` (blocks), ``decode_report``.

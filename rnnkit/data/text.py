@@ -363,7 +363,10 @@ class Vocab:
 
     @property
     def stoi(self) -> Mapping[str, int]:
-        """token → id (read-only view; unknown tokens map to the unk id)."""
+        """token → id, like torchtext's ``stoi`` (unknown tokens map to the unk id).
+
+        The vocabulary's own table: read it, do not modify it.
+        """
         return self._stoi
 
     def token(self, index: int) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
-from rnnkit.data.batching import Batch, BucketBatchSampler, PadCollate, SeededSampler
+from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
 from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import resolve_data_dir
 from rnnkit.data.shaping import Ragged, numericalize
@@ -216,7 +216,7 @@ class BaseDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}: call setup() before the dataloaders")
         return dataset
 
-    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Batch]:
+    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         dataset = self._require(dataset)
         return DataLoader(
             dataset,
@@ -229,15 +229,15 @@ class BaseDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader[Batch]:
+    def train_dataloader(self) -> DataLoader[Any]:
         """Shuffled (seeded) training batches."""
         return self._loader(self.train_set, train=True)
 
-    def val_dataloader(self) -> DataLoader[Batch]:
+    def val_dataloader(self) -> DataLoader[Any]:
         """Validation batches, in a fixed order."""
         return self._loader(self.val_set, train=False)
 
-    def test_dataloader(self) -> DataLoader[Batch]:
+    def test_dataloader(self) -> DataLoader[Any]:
         """Test batches, in a fixed order."""
         return self._loader(self.test_set, train=False)
 
@@ -358,7 +358,7 @@ class TextClassificationDataModule(BaseDataModule):
         if rebuild:
             self._build()
 
-    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Batch]:
+    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         dataset = self._require(dataset)
         if not self.bucket:
             return super()._loader(dataset, train=train)

@@ -36,7 +36,7 @@ __all__ = [
     "read_idx_split",
 ]
 
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -253,7 +253,7 @@ class IDXDataModule(BaseDataModule):
         """Find the four files (downloading missing ones with ``download=True``); check digests."""
         for split, stems in FILES.items():
             try:
-                paths = find_idx_files(self.data_dir, self.source, split)
+                paths: tuple[Path, ...] = find_idx_files(self.data_dir, self.source, split)
             except FileNotFoundError:
                 if not self.download:
                     raise

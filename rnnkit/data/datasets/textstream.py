@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from rnnkit.data.batching import Batch, PadCollate
+from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import BaseDataModule
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import DecodeReport, read_text
@@ -207,7 +207,7 @@ class TextStreamDataModule(BaseDataModule):
                 f"of {self.block_size} (+1 target)"
             )
 
-    def train_dataloader(self) -> DataLoader[Batch]:
+    def train_dataloader(self) -> DataLoader[Any]:
         """Shuffled blocks, or row-contiguous batches with ``contiguous=True``."""
         if not self.contiguous:
             return super().train_dataloader()

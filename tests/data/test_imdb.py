@@ -156,3 +156,18 @@ def test_real_imdb_bucketing_cuts_padding_threefold(imdb_real) -> None:
     pad_random = padding_fraction(lengths, random)
     assert pad_random >= 3 * pad_bucketed, (pad_random, pad_bucketed)
     assert pad_random > 0.5 and pad_bucketed < 0.1  # ~0.74 against ~0.05 on the real data
+
+
+@pytest.mark.slow
+def test_real_imdb_datamodule_end_to_end(shared_data: Path) -> None:
+    """The whole IMDB DataModule on the real archive (~15 s: tokenises 50,000 reviews)."""
+    if not (shared_data / "imdb" / "aclImdb_v1-labelled.tar.gz").is_file():
+        pytest.skip("imdb/aclImdb_v1-labelled.tar.gz absent from the shared data")
+    dm = IMDBDataModule(data_dir=shared_data, batch_size=64, max_size=20_000)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.split_sizes == {"train": 22_500, "val": 2_500, "test": 25_000}
+    assert len(dm.vocab) == 20_002 and dm.decode_report.clean
+    assert len(dm.train_dataloader()) == len(list(dm.train_dataloader())) == 352
+    batch = next(iter(dm.val_dataloader()))
+    assert batch.inputs.shape[0] == 64 and int(batch.lengths.max()) == batch.inputs.shape[1]

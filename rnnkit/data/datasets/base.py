@@ -1,0 +1,384 @@
+"""Building blocks shared by the loaders: datasets and the DataModule base classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, SequentialSampler
+
+from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
+from rnnkit.data.files import DecodeReport
+from rnnkit.data.paths import resolve_data_dir
+from rnnkit.data.shaping import Ragged, numericalize
+from rnnkit.data.splits import stratified_split, subsample
+from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+
+__all__ = [
+    "BaseDataModule",
+    "ImageSequenceDataset",
+    "TextClassificationDataModule",
+    "TextCorpus",
+    "TokenSequenceDataset",
+]
+
+
+@dataclass
+class TextCorpus(Dataset[tuple[str, int]]):
+    """Labelled raw texts, as read from disk.
+
+    Schema: item ``i`` is ``(texts[i], int(labels[i]))``.
+
+    Attributes:
+        texts: the documents.
+        labels: ``(N,)`` int64 class ids.
+        ids: a stable identifier of each document (file name, NEWID, ...).
+        class_names: name of each class id.
+        report: invalid UTF-8 bytes replaced while reading.
+    """
+
+    texts: list[str]
+    labels: np.ndarray
+    ids: list[str]
+    class_names: list[str]
+    report: DecodeReport = field(default_factory=DecodeReport)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[str, int]:
+        return self.texts[index], int(self.labels[index])
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> TextCorpus:
+        """The documents at ``indices`` (the report is shared)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return TextCorpus(
+            [self.texts[i] for i in idx],
+            self.labels[idx],
+            [self.ids[i] for i in idx],
+            self.class_names,
+            self.report,
+        )
+
+
+class TokenSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Numericalised sequences with one class label each.
+
+    Schema: item ``i`` is ``(LongTensor (T_i,) token ids, int class id)``.
+
+    Arguments:
+        ids: the sequences (:class:`~rnnkit.data.shaping.Ragged`).
+        labels: ``(N,)`` class ids.
+    """
+
+    def __init__(self, ids: Ragged, labels: np.ndarray) -> None:
+        if len(ids) != len(labels):
+            raise ValueError(f"{len(ids)} sequences but {len(labels)} labels")
+        self.ids = ids
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.ids[index].astype(np.int64)), int(self.labels[index])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(N,)`` sequence lengths (for bucketing)."""
+        return self.ids.lengths
+
+
+class ImageSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Images read row by row: each ``H × W`` image is ``H`` steps of ``W`` features.
+
+    Schema: item ``i`` is ``(FloatTensor (H, W) in [0, 1], int class id)``. Pixels are
+    kept as ``uint8`` and scaled per item, so 70,000 images cost 55 MB, not 220.
+
+    Arguments:
+        images: ``(N, H, W)`` uint8.
+        labels: ``(N,)`` class ids.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        if images.ndim != 3:
+            raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = np.ascontiguousarray(images, dtype=np.uint8)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x = torch.from_numpy(self.images[index]).to(torch.float32).div_(255.0)  # (H, W)
+        return x, int(self.labels[index])
+
+
+class BaseDataModule(L.LightningDataModule):
+    """What every rnnkit DataModule shares.
+
+    ``prepare_data()`` finds (and with ``download=True`` fetches) the files;
+    ``setup(stage)`` reads them once and builds ``train_set``, ``val_set`` and
+    ``test_set``; the dataloaders yield :class:`~rnnkit.data.Batch`.
+
+    Arguments:
+        data_dir: where the dataset lives (default ``$RNNKIT_DATA_DIR``, else
+            ``~/.cache/rnnkit``).
+        batch_size: examples per batch.
+        seed: for every random choice (subsampling, validation split, shuffling).
+        val_fraction: share of the training data held out for validation.
+        num_workers: ``DataLoader`` worker processes.
+        limit: keep at most this many examples of each source split (chosen with the
+            seed, stratified where there are classes), for quick runs.
+        pin_memory: ``DataLoader(pin_memory=...)``, for GPU training.
+        download: allow ``prepare_data()`` to download missing files.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+        limit: int | None = None,
+        pin_memory: bool = False,
+        download: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1 or None, got {limit}")
+        self.data_dir = resolve_data_dir(data_dir)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.val_fraction = val_fraction
+        self.num_workers = num_workers
+        self.limit = limit
+        self.pin_memory = pin_memory
+        self.download = download
+        self.train_set: Dataset[Any] | None = None
+        self.val_set: Dataset[Any] | None = None
+        self.test_set: Dataset[Any] | None = None
+        self.collate = PadCollate()
+
+    # lifecycle --------------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the data and build the splits (once; later calls are no-ops)."""
+        if self.train_set is None:
+            self._build()
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    # sizes ------------------------------------------------------------------------------
+
+    def _size(self, dataset: Dataset[Any] | None) -> int:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup() before asking for sizes")
+        return len(dataset)  # type: ignore[arg-type]
+
+    @property
+    def train_size(self) -> int:
+        """Training examples."""
+        return self._size(self.train_set)
+
+    @property
+    def val_size(self) -> int:
+        """Validation examples."""
+        return self._size(self.val_set)
+
+    @property
+    def test_size(self) -> int:
+        """Test examples."""
+        return self._size(self.test_set)
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """``{"train": ..., "val": ..., "test": ...}``."""
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+    # loaders ----------------------------------------------------------------------------
+
+    def _require(self, dataset: Dataset[Any] | None) -> Dataset[Any]:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup() before the dataloaders")
+        return dataset
+
+    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
+        dataset = self._require(dataset)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            generator=torch.Generator().manual_seed(self.seed) if train else None,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        """Shuffled (seeded) training batches."""
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        """Validation batches, in a fixed order."""
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        """Test batches, in a fixed order."""
+        return self._loader(self.test_set, train=False)
+
+
+class TextClassificationDataModule(BaseDataModule):
+    """Base of the text-classification DataModules (IMDB, Reuters).
+
+    ``setup`` reads the raw corpora, subsamples (``limit``), carves a stratified
+    validation split from the training part, tokenises, builds the vocabulary on the
+    training part only (no validation or test token leaks into it), numericalises,
+    and truncates to ``max_length``. Batches are
+    ``Batch(LongTensor (B, T), LongTensor (B,), LongTensor (B,))``, padded with
+    ``vocab.pad_id``; with ``bucket=True`` they group similar lengths.
+
+    Arguments (beyond :class:`BaseDataModule`'s):
+        tokenizer: name or callable (see :func:`~rnnkit.data.get_tokenizer`).
+        lower: lower-case tokens in the vocabulary (``basic_english`` already does).
+        min_freq, max_size: vocabulary limits (see :meth:`Vocab.build`).
+        vocab: use this vocabulary instead of building one (e.g. from a checkpoint).
+        max_length: truncate longer examples to this many tokens.
+        truncating: drop tokens from the end (``"post"``) or the start (``"pre"``).
+        fixed_length: pad every batch to ``max_length`` (torchtext's ``fix_length``).
+        bucket: length-bucketed batches (``BucketIterator``); ``False``: random batches.
+        bucket_size_multiplier: batches per bucketing pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokenizer: str | Tokenizer = "basic_english",
+        lower: bool = False,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        vocab: Vocab | None = None,
+        max_length: int | None = None,
+        truncating: Literal["pre", "post"] = "post",
+        fixed_length: bool = False,
+        bucket: bool = True,
+        bucket_size_multiplier: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if fixed_length and max_length is None:
+            raise ValueError("fixed_length=True needs max_length")
+        self.tokenizer = get_tokenizer(tokenizer)
+        self.lower = lower
+        self.min_freq = min_freq
+        self.max_size = max_size
+        self.vocab: Vocab | None = vocab
+        self.max_length = max_length
+        self.truncating: Literal["pre", "post"] = truncating
+        self.fixed_length = fixed_length
+        self.bucket = bucket
+        self.bucket_size_multiplier = bucket_size_multiplier
+        self.class_names: list[str] = []
+        self.decode_report = DecodeReport()
+
+    def _read(self) -> tuple[TextCorpus, TextCorpus]:
+        """The raw ``(train, test)`` corpora."""
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (after ``setup``)."""
+        if not self.class_names:
+            raise RuntimeError(f"{type(self).__name__}: call setup() first")
+        return len(self.class_names)
+
+    @property
+    def pad_id(self) -> int:
+        """The padding id used in batches."""
+        pad = self.vocab.pad_id if self.vocab is not None else None
+        return 0 if pad is None else pad
+
+    def _build(self) -> None:
+        train_pool, test = self._read()
+        self.class_names = list(train_pool.class_names)
+        self.decode_report = train_pool.report.merge(test.report)
+        train_pool = train_pool.take(
+            subsample(train_pool.labels, len(train_pool), self.limit, seed=self.seed)
+        )
+        test = test.take(subsample(test.labels, len(test), self.limit, seed=self.seed))
+        keep, held = stratified_split(train_pool.labels, self.val_fraction, seed=self.seed)
+        parts = {"train": train_pool.take(keep), "val": train_pool.take(held), "test": test}
+        tokens = {name: [self.tokenizer(t) for t in c.texts] for name, c in parts.items()}
+        if self.vocab is None:
+            self.vocab = Vocab.build(
+                tokens["train"], min_freq=self.min_freq, max_size=self.max_size, lower=self.lower
+            )
+        sets = {
+            name: TokenSequenceDataset(
+                numericalize(
+                    tokens[name], self.vocab, max_length=self.max_length, truncating=self.truncating
+                ),
+                parts[name].labels,
+            )
+            for name in parts
+        }
+        self.collate = PadCollate(
+            self.pad_id, pad_to=self.max_length if self.fixed_length else None
+        )
+        self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The vocabulary and class names, as plain JSON-able data (Lightning stores this
+        in checkpoints, so a resumed or reloaded model sees the same token ids)."""
+        if self.vocab is None:
+            return {}
+        return {"vocab": self.vocab.to_dict(), "class_names": list(self.class_names)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the vocabulary; already-built splits are re-numericalised if it differs."""
+        if "vocab" not in state_dict:
+            return
+        vocab = Vocab.from_dict(state_dict["vocab"])
+        rebuild = self.train_set is not None and vocab != self.vocab
+        self.vocab = vocab
+        if rebuild:
+            self._build()
+
+    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
+        dataset = self._require(dataset)
+        if not self.bucket:
+            return super()._loader(dataset, train=train)
+        assert isinstance(dataset, TokenSequenceDataset)
+        n = len(dataset)
+        sampler = SeededSampler(n, seed=self.seed) if train else SequentialSampler(range(n))
+        batches = BucketBatchSampler(
+            sampler,
+            self.batch_size,
+            False,
+            lengths=dataset.lengths,
+            bucket_size_multiplier=self.bucket_size_multiplier if train else None,
+            shuffle=train,
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )

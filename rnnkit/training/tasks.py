@@ -58,6 +58,14 @@ class Task:
     def bind(self, datamodule: Any) -> None:
         """Take what the task needs from a set-up DataModule (class count, pad id, ...)."""
 
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        """Model options that follow from the data (vocabulary size, class count, ...).
+
+        They fill the recipe's model options where the recipe leaves them out; a
+        recipe value that disagrees with the data is an error.
+        """
+        return {}
+
     def metrics(self, stage: str) -> MetricCollection:
         """Fresh metrics for a stage (``train``, ``val`` or ``test``)."""
         raise NotImplementedError
@@ -83,6 +91,9 @@ class ClassificationTask(Task):
 
     def bind(self, datamodule: Any) -> None:
         self.num_classes = int(datamodule.num_classes)
+
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        return {"input": input_defaults(datamodule), "num_classes": int(datamodule.num_classes)}
 
     def metrics(self, stage: str) -> MetricCollection:
         n = _required(self.num_classes, "num_classes")
@@ -151,6 +162,9 @@ class LanguageModelTask(Task):
         self.vocab_size = len(datamodule.vocab)
         self.pad_id = datamodule.vocab.pad_id
 
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        return {"input": input_defaults(datamodule), "num_classes": len(datamodule.vocab)}
+
     def metrics(self, stage: str) -> MetricCollection:
         v = _required(self.vocab_size, "vocab_size")
         ignore = self.pad_id
@@ -169,6 +183,14 @@ class LanguageModelTask(Task):
         ignore = -100 if self.pad_id is None else self.pad_id
         loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore)
         return StepResult(loss, len(batch.targets), {"*": (flat_logits.detach(), flat_targets)})
+
+
+def input_defaults(datamodule: Any) -> dict[str, Any]:
+    """How a model reads this data: token ids (a vocabulary) or feature vectors."""
+    vocab = getattr(datamodule, "vocab", None)
+    if vocab is not None:
+        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id}
+    return {"input_size": int(datamodule.input_size)}
 
 
 def _required(value: Any, name: str) -> Any:
@@ -237,6 +259,16 @@ class Seq2SeqTask(Task):
         vocab = datamodule.target_vocab
         self.vocab_size, self.pad_id, self.eos_id = len(vocab), vocab.pad_id, vocab.eos_id
 
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        source, target = datamodule.source_vocab, datamodule.target_vocab
+        return {
+            "src_vocab_size": len(source),
+            "tgt_vocab_size": len(target),
+            "pad_id": target.pad_id,
+            "bos_id": target.bos_id,
+            "eos_id": target.eos_id,
+        }
+
     def metrics(self, stage: str) -> MetricCollection:
         v = _required(self.vocab_size, "vocab_size")
         metrics: dict[str, Metric] = {
@@ -272,6 +304,15 @@ class CaptionTask(Seq2SeqTask):
     ``inputs`` are images ``(B, H, W)`` (a channel axis is added) or feature vectors
     ``(B, F)``; ``targets`` are BOS … EOS as for :class:`Seq2SeqTask`.
     """
+
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        target = datamodule.target_vocab
+        return {
+            "vocab_size": len(target),
+            "pad_id": target.pad_id,
+            "bos_id": target.bos_id,
+            "eos_id": target.eos_id,
+        }
 
     def _features(self, batch: Any) -> Tensor:
         x = batch.inputs
@@ -311,6 +352,13 @@ class ForecastTask(Task):
     def bind(self, datamodule: Any) -> None:
         self.target_scaler = datamodule.target_scaler
         self.target_index = datamodule.target_feature_index
+
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        return {
+            "input_size": int(datamodule.num_features),
+            "horizon": int(datamodule.horizon),
+            "n_targets": int(datamodule.num_targets),
+        }
 
     def baselines(self) -> list[str]:
         """Names of the naive forecasts evaluated beside the model."""

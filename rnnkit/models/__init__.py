@@ -1,5 +1,34 @@
-"""Models: input encoding + recurrent layers + head, one per input/output pattern."""
+"""Models: input encoding + recurrent layers + head, one per input/output pattern.
 
+=========================  ==========================  ============================
+registry name              class                       pattern
+=========================  ==========================  ============================
+``classifier``             :class:`SequenceClassifier`  many-to-one
+``tagger``                 :class:`SequenceTagger`      synchronised many-to-many
+``language_model``         :class:`LanguageModel`       synchronised many-to-many
+``seq2seq``                :class:`Seq2Seq`             many-to-many (encoder–decoder)
+``conditional_generator``  :class:`ConditionalGenerator`  one-to-many
+``forecaster``             :class:`Forecaster`          many-to-one regression
+=========================  ==========================  ============================
+
+Every model is built from a frozen config dataclass (``MODELS.get(name).Config``)
+whose recurrent stacks are :class:`RecurrentSpec` s, so any registered cell works
+in any model. See ``docs/models.md``.
+"""
+
+from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models.recurrent import CELLS, RecurrentSpec, build_recurrent, register_cell
+from rnnkit.models.registry import MODELS, build_model, register_model
 
-__all__ = ["CELLS", "RecurrentSpec", "build_recurrent", "register_cell"]
+__all__ = [
+    "CELLS",
+    "MODELS",
+    "ConfigError",
+    "RecurrentSpec",
+    "build_model",
+    "build_recurrent",
+    "config_from_dict",
+    "config_to_dict",
+    "register_cell",
+    "register_model",
+]

@@ -16,15 +16,27 @@ whose recurrent stacks are :class:`RecurrentSpec` s, so any registered cell work
 in any model. See ``docs/models.md``.
 """
 
+from rnnkit.models.attention import BahdanauAttention, LuongAttention
 from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
+from rnnkit.models.heads import MLP
+from rnnkit.models.inputs import InputEncoder, InputSpec
+from rnnkit.models.pooling import TemporalPooling
 from rnnkit.models.recurrent import CELLS, RecurrentSpec, build_recurrent, register_cell
 from rnnkit.models.registry import MODELS, build_model, register_model
+from rnnkit.models.states import Bridge
 
 __all__ = [
     "CELLS",
+    "MLP",
     "MODELS",
+    "BahdanauAttention",
+    "Bridge",
     "ConfigError",
+    "InputEncoder",
+    "InputSpec",
+    "LuongAttention",
     "RecurrentSpec",
+    "TemporalPooling",
     "build_model",
     "build_recurrent",
     "config_from_dict",

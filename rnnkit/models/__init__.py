@@ -17,6 +17,7 @@ in any model. See ``docs/models.md``.
 """
 
 from rnnkit.models.attention import BahdanauAttention, LuongAttention
+from rnnkit.models.classifier import ClassifierConfig, ConvFrontEnd, SequenceClassifier
 from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models.heads import MLP
 from rnnkit.models.inputs import InputEncoder, InputSpec
@@ -31,11 +32,14 @@ __all__ = [
     "MODELS",
     "BahdanauAttention",
     "Bridge",
+    "ClassifierConfig",
     "ConfigError",
+    "ConvFrontEnd",
     "InputEncoder",
     "InputSpec",
     "LuongAttention",
     "RecurrentSpec",
+    "SequenceClassifier",
     "TemporalPooling",
     "build_model",
     "build_recurrent",

@@ -19,6 +19,8 @@ in any model. See ``docs/models.md``.
 from rnnkit.models.attention import BahdanauAttention, LuongAttention
 from rnnkit.models.classifier import ClassifierConfig, ConvFrontEnd, SequenceClassifier
 from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
+from rnnkit.models.decoder import EncoderMemory, RNNDecoder
+from rnnkit.models.decoding import beam_search, greedy_search, sample_next_token
 from rnnkit.models.heads import MLP
 from rnnkit.models.inputs import InputEncoder, InputSpec
 from rnnkit.models.pooling import TemporalPooling
@@ -35,16 +37,21 @@ __all__ = [
     "ClassifierConfig",
     "ConfigError",
     "ConvFrontEnd",
+    "EncoderMemory",
     "InputEncoder",
     "InputSpec",
     "LuongAttention",
+    "RNNDecoder",
     "RecurrentSpec",
     "SequenceClassifier",
     "TemporalPooling",
+    "beam_search",
     "build_model",
     "build_recurrent",
     "config_from_dict",
     "config_to_dict",
+    "greedy_search",
     "register_cell",
     "register_model",
+    "sample_next_token",
 ]

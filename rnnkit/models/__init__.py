@@ -27,6 +27,7 @@ from rnnkit.models.pooling import TemporalPooling
 from rnnkit.models.recurrent import CELLS, RecurrentSpec, build_recurrent, register_cell
 from rnnkit.models.registry import MODELS, build_model, register_model
 from rnnkit.models.states import Bridge
+from rnnkit.models.tagger import LanguageModel, LanguageModelConfig, SequenceTagger, TaggerConfig
 
 __all__ = [
     "CELLS",
@@ -40,10 +41,14 @@ __all__ = [
     "EncoderMemory",
     "InputEncoder",
     "InputSpec",
+    "LanguageModel",
+    "LanguageModelConfig",
     "LuongAttention",
     "RNNDecoder",
     "RecurrentSpec",
     "SequenceClassifier",
+    "SequenceTagger",
+    "TaggerConfig",
     "TemporalPooling",
     "beam_search",
     "build_model",

@@ -26,6 +26,7 @@ from rnnkit.models.inputs import InputEncoder, InputSpec
 from rnnkit.models.pooling import TemporalPooling
 from rnnkit.models.recurrent import CELLS, RecurrentSpec, build_recurrent, register_cell
 from rnnkit.models.registry import MODELS, build_model, register_model
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.states import Bridge
 from rnnkit.models.tagger import LanguageModel, LanguageModelConfig, SequenceTagger, TaggerConfig
 
@@ -46,6 +47,8 @@ __all__ = [
     "LuongAttention",
     "RNNDecoder",
     "RecurrentSpec",
+    "Seq2Seq",
+    "Seq2SeqConfig",
     "SequenceClassifier",
     "SequenceTagger",
     "TaggerConfig",

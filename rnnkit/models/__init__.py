@@ -18,6 +18,7 @@ in any model. See ``docs/models.md``.
 
 from rnnkit.models.attention import BahdanauAttention, LuongAttention
 from rnnkit.models.classifier import ClassifierConfig, ConvFrontEnd, SequenceClassifier
+from rnnkit.models.conditional import ConditionalGenerator, ConditionalGeneratorConfig
 from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models.decoder import EncoderMemory, RNNDecoder
 from rnnkit.models.decoding import beam_search, greedy_search, sample_next_token
@@ -37,6 +38,8 @@ __all__ = [
     "BahdanauAttention",
     "Bridge",
     "ClassifierConfig",
+    "ConditionalGenerator",
+    "ConditionalGeneratorConfig",
     "ConfigError",
     "ConvFrontEnd",
     "EncoderMemory",

@@ -16,12 +16,15 @@ whose recurrent stacks are :class:`RecurrentSpec` s, so any registered cell work
 in any model. See ``docs/models.md``.
 """
 
+from rnnkit.models import baselines
 from rnnkit.models.attention import BahdanauAttention, LuongAttention
+from rnnkit.models.baselines import BASELINES, moving_average, persistence, seasonal_naive
 from rnnkit.models.classifier import ClassifierConfig, ConvFrontEnd, SequenceClassifier
 from rnnkit.models.conditional import ConditionalGenerator, ConditionalGeneratorConfig
 from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models.decoder import EncoderMemory, RNNDecoder
 from rnnkit.models.decoding import beam_search, greedy_search, sample_next_token
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.heads import MLP
 from rnnkit.models.inputs import InputEncoder, InputSpec
 from rnnkit.models.pooling import TemporalPooling
@@ -32,6 +35,7 @@ from rnnkit.models.states import Bridge
 from rnnkit.models.tagger import LanguageModel, LanguageModelConfig, SequenceTagger, TaggerConfig
 
 __all__ = [
+    "BASELINES",
     "CELLS",
     "MLP",
     "MODELS",
@@ -43,6 +47,8 @@ __all__ = [
     "ConfigError",
     "ConvFrontEnd",
     "EncoderMemory",
+    "Forecaster",
+    "ForecasterConfig",
     "InputEncoder",
     "InputSpec",
     "LanguageModel",
@@ -56,13 +62,17 @@ __all__ = [
     "SequenceTagger",
     "TaggerConfig",
     "TemporalPooling",
+    "baselines",
     "beam_search",
     "build_model",
     "build_recurrent",
     "config_from_dict",
     "config_to_dict",
     "greedy_search",
+    "moving_average",
+    "persistence",
     "register_cell",
     "register_model",
     "sample_next_token",
+    "seasonal_naive",
 ]

@@ -1,0 +1,97 @@
+"""``Forecaster``: a window of a (multivariate) time series → the next values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from rnnkit.layers import last_step
+from rnnkit.models.config import ConfigMixin, check_positive
+from rnnkit.models.heads import MLP, check_head
+from rnnkit.models.init import init_forget_bias_
+from rnnkit.models.recurrent import RecurrentSpec, build_recurrent
+from rnnkit.models.registry import register_model
+from rnnkit.models.states import probe_stack
+
+
+@dataclass(frozen=True)
+class ForecasterConfig(ConfigMixin):
+    """Config of :class:`Forecaster`.
+
+    Attributes:
+        input_size: ``F``, features per time step (e.g. Open, High, Low, Volume, Close).
+        rnn: the recurrent stack.
+        horizon: ``H``, steps ahead to predict (1: next step only).
+        n_targets: ``N``, target series predicted at each step.
+        head_hidden: hidden layer sizes of the MLP head (the course's stock model:
+            ``(128,)``).
+        head_dropout: dropout before each head layer.
+        head_activation: activation between head layers.
+    """
+
+    input_size: int = 1
+    rnn: RecurrentSpec = field(default_factory=lambda: RecurrentSpec("gru", 64))
+    horizon: int = 1
+    n_targets: int = 1
+    head_hidden: tuple[int, ...] = ()
+    head_dropout: float = 0.0
+    head_activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        owner = "ForecasterConfig"
+        check_positive(
+            owner, input_size=self.input_size, horizon=self.horizon, n_targets=self.n_targets
+        )
+        check_head(owner, self.head_hidden, self.head_dropout, self.head_activation)
+
+
+@register_model("forecaster", description="time-series window → next values (regression)")
+class Forecaster(nn.Module):
+    """Window ``(B, W, F)`` → recurrent stack → last valid step → MLP → forecasts.
+
+    Always evaluate it beside the naive baselines of :mod:`rnnkit.models.baselines`
+    (persistence, seasonal naive, moving average): a forecaster that does not beat
+    "tomorrow = today" has learned nothing useful.
+
+    Shape:
+        ``window (B, W, F)``, ``lengths (B,)`` or ``None`` → ``(B, horizon)`` when
+        ``n_targets == 1``, else ``(B, horizon, n_targets)``.
+
+    Example::
+
+        >>> model = Forecaster(ForecasterConfig(input_size=4, horizon=5, head_hidden=(128,)))
+        >>> model(torch.randn(32, 30, 4)).shape
+        torch.Size([32, 5])
+    """
+
+    Config = ForecasterConfig
+
+    def __init__(self, config: ForecasterConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.rnn = build_recurrent(config.rnn, config.input_size)
+        size = probe_stack(self.rnn, config.input_size).output_size
+        self.head = MLP(
+            size,
+            config.head_hidden,
+            config.horizon * config.n_targets,
+            dropout=config.head_dropout,
+            activation=config.head_activation,
+        )
+        init_forget_bias_(self)
+
+    def forward(self, window: Tensor, lengths: Tensor | Sequence[int] | None = None) -> Tensor:
+        config = self.config
+        if window.dim() != 3 or window.shape[-1] != config.input_size:
+            raise ValueError(
+                f"Forecaster: expected a window of shape (B, W, {config.input_size}), "
+                f"got {tuple(window.shape)}"
+            )
+        out, _ = self.rnn(window, lengths=lengths)  # (B, W, H*D)
+        last = last_step(out, lengths, batch_first=True, bidirectional=config.rnn.bidirectional)
+        y = self.head(last)  # (B, horizon * n_targets)
+        if config.n_targets == 1:
+            return y  # (B, horizon)
+        return y.view(-1, config.horizon, config.n_targets)  # (B, horizon, n_targets)

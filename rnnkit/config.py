@@ -1,10 +1,22 @@
-"""Config as data: frozen dataclasses ↔ plain dicts (YAML/JSON), strictly checked.
+"""Configs as plain data: dataclasses ⇄ JSON/YAML-ready dicts, with helpful errors.
 
-Every config in rnnkit (a model's, the training run's) is a frozen dataclass. This
-module turns nested dicts read from YAML into those dataclasses and back, rejecting
-unknown keys with the list of valid ones (and a close-match suggestion) and values of
-the wrong type with the path to them, so a typo in a recipe fails at once, not after
-an hour of training.
+Every config in rnnkit (a model's, the training run's) is a frozen dataclass, so a
+typo in a recipe fails at once, not after an hour of training. These two functions
+turn any such dataclass — or a whole run config made of them — into a dict of
+plain values (``int``, ``float``, ``str``, ``bool``, ``None``, lists, dicts) and back:
+
+* :func:`config_to_dict` — nested dataclasses become dicts, tuples become lists;
+* :func:`config_from_dict` — rebuilds nested dataclasses from the field types,
+  turns lists back into tuples, checks every value's type and rejects unknown keys
+  with a message that lists the valid ones and suggests the closest.
+
+Example::
+
+    >>> d = config_to_dict(ClassifierConfig(num_classes=46))
+    >>> config_from_dict(ClassifierConfig, d) == ClassifierConfig(num_classes=46)
+    True
+    >>> config_from_dict(RecurrentSpec, {"hiden_size": 8})
+    ConfigError: RecurrentSpec: unknown key 'hiden_size'; did you mean 'hidden_size'? valid: ...
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar
 
 from rnnkit.registry import unknown_name_message
 
@@ -21,133 +33,162 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config value or key that does not fit; the message names where and why."""
+    """A config value or key that does not fit its dataclass; the message names the path."""
 
 
-def config_from_dict(cls: type[T], data: Mapping[str, Any], *, path: str = "") -> T:
-    """Build dataclass ``cls`` from a (nested) mapping, checking keys and types.
+def config_to_dict(config: Any) -> Any:
+    """A dataclass (possibly nested) as plain, JSON/YAML-serialisable data.
 
     Arguments:
-        cls: a dataclass type; nested dataclass fields are built recursively.
-        data: the mapping (e.g. from ``yaml.safe_load``).
-        path: where ``data`` sits in a bigger config, for error messages.
+        config: a dataclass instance (or any value: dicts, lists, tuples and
+            scalars are converted recursively).
 
     Returns:
-        An instance of ``cls``; missing keys take the field defaults.
+        Dataclasses as ``dict`` (field order kept), tuples as ``list``, everything
+        else unchanged.
+    """
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Mapping):
+        return {key: config_to_dict(value) for key, value in config.items()}
+    if isinstance(config, list | tuple):
+        return [config_to_dict(value) for value in config]
+    return config
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str = "") -> T:
+    """Build the dataclass ``cls`` from a dict, recursively and with type checks.
+
+    Field types drive the conversion: nested dataclasses are built from dicts,
+    ``tuple[...]`` fields accept lists, ``X | None`` accepts ``None``, ``float``
+    accepts an ``int``. Missing fields take their defaults.
+
+    Arguments:
+        cls: a dataclass type.
+        data: a mapping of field name → value (an instance of ``cls`` is returned as is).
+        path: where this config sits in a larger one (for error messages), e.g. ``"model"``.
+
+    Returns:
+        An instance of ``cls``.
 
     Raises:
-        ConfigError: unknown key (with the valid keys and a close match), wrong type,
-            or a required key missing.
-
-    Example::
-
-        >>> config_from_dict(RecurrentSpec, {"cell": "gru", "hidden_size": 64})
-        RecurrentSpec(cell='gru', hidden_size=64, ...)
+        ConfigError: an unknown key (listing the valid keys, with a close-match
+            suggestion), a missing required field, a value of the wrong type, or a
+            value the dataclass itself rejects; the message starts with the key's path.
     """
     where = path or cls.__name__
+    if isinstance(data, cls):
+        return data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of keys to values, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
-            raise ConfigError(f"{where}: " + unknown_name_message("key", str(key), list(fields)))
-    hints = get_type_hints(cls)
-    values = {}
-    for name, field in fields.items():
-        if name in data:
-            values[name] = _convert(hints[name], data[name], f"{path}.{name}" if path else name)
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: missing required key {name!r}")
-    return cls(**values)
+            message = unknown_name_message("key", str(key), list(fields))
+            raise ConfigError(f"{where}: {message}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
+    hints = typing.get_type_hints(cls)
+    values = {
+        key: _convert(value, hints[key], _join(path or cls.__name__, key))
+        for key, value in data.items()
+    }
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as err:
+        # The dataclass's own message names the class; a nested one also needs its path.
+        raise ConfigError(f"{path}: {err}" if path else str(err)) from err
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A dataclass as plain data (tuples become lists), ready for YAML or JSON."""
-    return _plain(dataclasses.asdict(config))
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    """Check ``value`` against a type hint, converting lists/dicts to what it names."""
-    if hint is Any:
+def _convert(value: Any, hint: Any, path: str) -> Any:
+    """``value`` converted to the type ``hint`` (see :func:`config_from_dict`)."""
+    if hint is Any or hint is object:
         return value
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):  # type: ignore[arg-type]
-            return value
-        return config_from_dict(hint, value, path=path)  # type: ignore[arg-type]
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return _convert_union(args, value, path)
-    if origin is Literal:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _convert_union(value, args, path)
+    if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{path}: expected one of {list(args)}, got {value!r}")
         return value
-    if origin in (tuple, list):
-        return _convert_sequence(origin, args, value, path)
-    if origin in (dict, Mapping, typing.Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        return dict(value)
-    return _convert_scalar(hint, value, path)
-
-
-def _convert_union(args: tuple[Any, ...], value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return config_from_dict(hint, value, path=path)  # type: ignore[arg-type]
     if value is None:
-        if type(None) in args:
+        raise ConfigError(f"{path}: expected {getattr(hint, '__name__', hint)}, got None")
+    if origin is tuple or hint is tuple:
+        return _convert_sequence(value, args, path, tuple)
+    if origin is list or hint is list:
+        return _convert_sequence(value, args, path, list)
+    if origin is dict or hint is dict:
+        return _convert_dict(value, args, path)
+    return _convert_scalar(value, hint, path)
+
+
+def _convert_union(value: Any, options: tuple[Any, ...], path: str) -> Any:
+    if value is None:
+        if type(None) in options:
             return None
-        raise ConfigError(f"{path}: a value is required, got null")
+        raise ConfigError(f"{path}: expected a value, got None")
     errors = []
-    for arg in (a for a in args if a is not type(None)):
+    for option in options:
+        if option is type(None):
+            continue
         try:
-            return _convert(arg, value, path)
+            return _convert(value, option, path)
         except ConfigError as err:
-            errors.append(str(err).split(": ", 1)[-1])
-    raise ConfigError(f"{path}: {value!r} fits none of: " + "; ".join(errors))
+            errors.append(str(err))
+    raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: no type fits {value!r}")
 
 
-def _convert_sequence(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> Any:
+def _convert_sequence(value: Any, args: tuple[Any, ...], path: str, kind: type) -> Any:
     if not isinstance(value, list | tuple):
-        raise ConfigError(f"{path}: expected a list, got {value!r}")
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        if len(args) != len(value):
+        raise ConfigError(f"{path}: expected a list, got {type(value).__name__} {value!r}")
+    if not args:
+        return kind(value)
+    if kind is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
             raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
         return tuple(
-            _convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+            _convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
-    item = args[0] if args else Any
-    items = [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    return tuple(items) if origin is tuple else items
+    item = args[0]
+    return kind(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
 
 
-def _convert_scalar(hint: Any, value: Any, path: str) -> Any:
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
+def _convert_dict(value: Any, args: tuple[Any, ...], path: str) -> dict[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__} {value!r}")
+    if not args:
+        return dict(value)
+    key_type, value_type = args
+    return {
+        _convert(k, key_type, path): _convert(v, value_type, _join(path, k))
+        for k, v in value.items()
+    }
+
+
+def _convert_scalar(value: Any, hint: Any, path: str) -> Any:
+    # bool is a subclass of int: a YAML `true` must not pass for `num_layers: 1`.
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return value
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigError(f"{path}: expected {hint.__name__}, got {value!r}")
-    return value
+    if hint is float and isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(hint, type):
+        if isinstance(value, hint) and not (isinstance(value, bool) and hint is not bool):
+            return value
+        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value  # a type this converter does not know: trust the dataclass

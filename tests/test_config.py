@@ -65,14 +65,14 @@ def test_unknown_key_lists_valid_keys_and_suggests() -> None:
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        ({"name": 3}, r"name: expected a string, got 3"),
-        ({"name": "x", "inner": {"size": "big"}}, r"inner\.size: expected an integer, got 'big'"),
-        ({"name": "x", "inner": {"size": True}}, r"inner\.size: expected an integer, got True"),
+        ({"name": 3}, r"name: expected str, got int 3"),
+        ({"name": "x", "inner": {"size": "big"}}, r"inner\.size: expected int, got str 'big'"),
+        ({"name": "x", "inner": {"size": True}}, r"inner\.size: expected int, got bool True"),
         ({"name": "x", "mode": "c"}, r"mode: expected one of \['a', 'b'\], got 'c'"),
-        ({"name": "x", "layers": 5}, r"layers: expected a list, got 5"),
-        ({"name": "x", "layers": [1, "two"]}, r"layers\[1\]: expected an integer"),
-        ({"name": "x", "flag": "yes"}, r"flag: expected true or false"),
-        ({}, r"missing required key 'name'"),
+        ({"name": "x", "layers": 5}, r"layers: expected a list, got int 5"),
+        ({"name": "x", "layers": [1, "two"]}, r"layers\[1\]: expected int"),
+        ({"name": "x", "flag": "yes"}, r"flag: expected bool"),
+        ({}, r"missing required key\(s\) name"),
         ({"name": "x", "inner": [1]}, r"inner: expected a mapping"),
     ],
 )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rnnkit.cli._registry import COMMANDS, Command, register
 
-_COMMAND_MODULES = ("info",)
+_COMMAND_MODULES = ("train", "evaluate", "predict", "generate", "recipes", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return COMMANDS[args.command].run(args)
+    try:
+        return COMMANDS[args.command].run(args)
+    except _user_errors() as err:
+        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "fix your input", reported in one line instead of a traceback."""
+    from rnnkit.config import ConfigError
+    from rnnkit.data.errors import DataError
+    from rnnkit.registry import UnknownNameError
+
+    return (ConfigError, DataError, UnknownNameError, FileNotFoundError, FileExistsError)
 
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]

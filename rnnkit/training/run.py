@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from rnnkit.config import ConfigError, config_from_dict
+from rnnkit.config import ConfigError
 from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
 from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
 from rnnkit.training.config import (
@@ -92,10 +92,9 @@ def build_task(component: Component) -> Task:
 
 def build_model(component: Component) -> nn.Module:
     """The model a (resolved) config names."""
-    from rnnkit.models import MODELS
+    from rnnkit.models import build_model as build
 
-    cls = MODELS.get(component.name)
-    return cls(config_from_dict(cls.Config, component.options, path="model"))
+    return build(component.name, component.options)
 
 
 def fill_defaults(

@@ -163,7 +163,8 @@ class LanguageModelTask(Task):
         self.pad_id = datamodule.vocab.pad_id
 
     def model_defaults(self, datamodule: Any) -> dict[str, Any]:
-        return {"input": input_defaults(datamodule), "num_classes": len(datamodule.vocab)}
+        vocab = datamodule.vocab
+        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id}
 
     def metrics(self, stage: str) -> MetricCollection:
         v = _required(self.vocab_size, "vocab_size")

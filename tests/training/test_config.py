@@ -59,7 +59,7 @@ def test_overrides_parse_yaml_values() -> None:
         (["trian.max_epochs=3"], r"unknown top-level key 'trian'; did you mean 'train'\?"),
         (["train.max_epoch=3"], r"train: unknown key 'max_epoch'; did you mean 'max_epochs'\?"),
         (["train.max_epochs"], r"--set expects key=value"),
-        (["train.max_epochs=three"], r"train\.max_epochs: expected an integer, got 'three'"),
+        (["train.max_epochs=three"], r"train\.max_epochs: expected int, got str 'three'"),
         (["seed.x=1"], r"seed is not a mapping"),
     ],
 )

@@ -1,0 +1,110 @@
+"""``rnnkit train``: train a recipe (default: digits), test it, write the run directory."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from rnnkit.cli._registry import Command, register
+
+_NEXT = {
+    "classification": "rnnkit predict {run} <input>",
+    "forecast": "rnnkit predict {run} <csv file>",
+    "language_model": "rnnkit generate {run} --prompt <text>",
+    "seq2seq": "rnnkit predict {run} '<source text>'",
+    "caption": "rnnkit predict {run} <image file>",
+}
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "recipe", nargs="?", help="a shipped recipe (see `rnnkit recipes`); default digits"
+    )
+    parser.add_argument(
+        "--config", type=Path, help="a YAML run config (merged over the recipe if one is named)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.max_epochs=3 --set model.rnn.cell=lstm",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the datasets live (default $RNNKIT_DATA_DIR)"
+    )
+    parser.add_argument("--out", type=Path, help="the run directory (default runs/<recipe>-<time>)")
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last epoch"
+    )
+    parser.add_argument(
+        "--gradflow-every", type=int, metavar="N", help="record gradient flow every N steps"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The run config from a recipe name, a YAML file and ``--set`` overrides."""
+    from rnnkit.recipes import DEFAULT_RECIPE, load_recipe
+    from rnnkit.training.config import apply_overrides, load_yaml, run_config_from_dict
+
+    if args.resume is not None:
+        data = load_yaml(args.resume / "config.yaml")
+    elif args.config is not None:
+        data = load_yaml(args.config)
+        if args.recipe:
+            data = _merge(load_recipe(args.recipe), data)
+    else:
+        data = load_recipe(args.recipe or DEFAULT_RECIPE)
+    overrides = list(args.overrides)
+    if args.gradflow_every:
+        overrides.append(f"train.gradflow_every={args.gradflow_every}")
+    if args.quiet:
+        overrides.append("train.progress_bar=false")
+    return run_config_from_dict(apply_overrides(data, overrides))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merge(base[key], value) if both else value
+    return merged
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rnnkit.training.run import train
+
+    config = build_config(args)
+    run_dir = (
+        args.resume or args.out or Path("runs") / f"{config.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    )
+    result = train(config, run_dir=run_dir, data_dir=args.data_dir, resume=args.resume is not None)
+    print(summary(result))
+    return 0
+
+
+def summary(result: Any) -> str:
+    """What a user wants to see after training: the held-out score, where, what next."""
+    from rnnkit.training.checkpoint import load_json
+
+    metrics = load_json(result.run_dir / "metrics.json")
+    shown = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    lines = [
+        f"{result.config.name}: trained {result.epochs} epoch(s) in {result.seconds:.0f} s",
+        f"test split ({metrics['examples']} held-out examples): "
+        + ", ".join(f"{k.removeprefix('test_')} {v:.4g}" for k, v in shown.items()),
+        f"run directory: {result.run_dir}",
+        "  " + ", ".join(sorted(p.name for p in result.files.values() if p.exists())),
+        "next:",
+        f"  rnnkit evaluate {result.run_dir}",
+        "  " + _NEXT[result.config.task.name].format(run=result.run_dir),
+        "  rnnkit recipes    (other tasks from the course)",
+    ]
+    return "\n".join(lines)
+
+
+register(Command("train", "train a recipe and test it on held-out data", _add_arguments, _run))

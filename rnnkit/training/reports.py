@@ -1,0 +1,186 @@
+"""Task plots and samples written into a run directory after testing.
+
+Every report uses the held-out test split: a confusion matrix for classifiers,
+forecast against actual with the naive baselines for forecasters, sampled text for
+language models, decoded examples (and attention) for encoder–decoders, captioned
+images for captioners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit.registry import Registry
+from rnnkit.training import plots
+
+Report = Callable[[Any, Any, nn.Module, Any, Path], dict[str, Path]]
+REPORTS: Registry[Report] = Registry("report")
+
+
+def task_report(
+    config: Any, task: Any, model: nn.Module, datamodule: Any, run_dir: Path
+) -> dict[str, Path]:
+    """Write the task's plots/samples for a trained model; returns role → path."""
+    model = model.cpu().eval()
+    with torch.no_grad():
+        return REPORTS.get(config.task.name)(config, task, model, datamodule, run_dir)
+
+
+def _batches(datamodule: Any) -> Any:
+    for batch in datamodule.test_dataloader():
+        yield batch
+
+
+def classification_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    n = task.num_classes
+    counts = np.zeros((n, n), dtype=np.int64)
+    for batch in _batches(dm):
+        preds = model(batch.inputs, batch.lengths).argmax(-1)
+        np.add.at(counts, (batch.targets.numpy(), preds.numpy()), 1)
+    names = list(getattr(dm, "class_names", None) or [str(i) for i in range(n)])
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    path = plots.plot_confusion(
+        counts,
+        names,
+        run_dir / "confusion_matrix.png",
+        title=f"{config.name}: test confusion matrix (accuracy {accuracy:.3f}, n={counts.sum()})",
+    )
+    return {"confusion_matrix": path}
+
+
+def _joiner(vocab: Any) -> str:
+    """Characters join with nothing, words with a space."""
+    tokens = [t for t in vocab.tokens if t not in vocab.specials]
+    return "" if all(len(t) == 1 for t in tokens) else " "
+
+
+def language_model_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    vocab, join = dm.vocab, _joiner(dm.vocab)
+    first = next(iter(_batches(dm)))
+    prompt_len = max(1, min(24, first.inputs.shape[1] // 2))
+    prompts = first.inputs[:3, :prompt_len]  # (3, P) from the held-out split
+    length = max(1, first.inputs.shape[1] - prompt_len) if first.inputs.shape[1] < 24 else 200
+    generator = torch.Generator().manual_seed(config.seed)
+    lines = [f"# {config.name}: samples from prompts taken from the test split", ""]
+    for label, options in (
+        ("greedy (top_k=1)", {"top_k": 1}),
+        ("temperature 0.8", {"temperature": 0.8}),
+    ):
+        out = model.generate(prompts, length, generator=generator, **options)
+        lines.append(f"## {label}")
+        for row in out:
+            text = join.join(vocab.decode(row))
+            prompt = join.join(vocab.decode(row[:prompt_len]))
+            lines += [f"[prompt] {prompt!r}", text, ""]
+    path = run_dir / "samples.txt"
+    path.write_text("\n".join(lines))
+    return {"samples": path}
+
+
+def seq2seq_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    from rnnkit.data.datasets.pairs import decode_target
+
+    pairs = dm.test_pairs[:20]
+    ids = dm.encode_source([s for s, _ in pairs])
+    lengths = torch.tensor([len(i) for i in ids])
+    src = torch.nn.utils.rnn.pad_sequence([torch.tensor(i) for i in ids], batch_first=True)
+    max_len = max(len(t) for _, t in pairs) + 2
+    tokens, weights = model.greedy_decode(src, lengths, max_len=max_len, return_attention=True)
+    target_vocab = dm.target_vocab
+    lines = [f"# {config.name}: greedy decoding of test pairs (source => output | expected)", ""]
+    for (source, expected), row in zip(pairs, tokens, strict=True):
+        got = decode_target(target_vocab, row)
+        lines.append(f"{'ok ' if got == expected else 'ERR'} {source!r} => {got!r} | {expected!r}")
+    files = {"samples": run_dir / "samples.txt"}
+    files["samples"].write_text("\n".join(lines) + "\n")
+    if weights is not None:
+        out_len = len(decode_target(target_vocab, tokens[0])) + 1  # + EOS step
+        source_tokens = dm.source_vocab.decode(ids[0])
+        output_tokens = [*decode_target(target_vocab, tokens[0]), "<eos>"]
+        files["attention"] = plots.plot_attention(
+            weights[0, :out_len, : len(source_tokens)].numpy(),
+            source_tokens,
+            output_tokens[:out_len],
+            run_dir / "attention.png",
+            title=f"{config.name}: attention for a test example",
+        )
+    return files
+
+
+def caption_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    from rnnkit.data.datasets.pairs import decode_target
+
+    batch = next(iter(_batches(dm)))
+    count = min(16, len(batch.targets))
+    images = batch.inputs[:count]
+    tokens = model.generate(images.unsqueeze(1), max_len=batch.targets.shape[1])
+    vocab = dm.target_vocab
+    captions = [decode_target(vocab, row) for row in tokens]
+    truths = [decode_target(vocab, row) for row in batch.targets[:count]]
+    path = plots.plot_captions(
+        images.numpy(),
+        captions,
+        truths,
+        run_dir / "captions.png",
+        title=f"{config.name}: test images and generated captions",
+    )
+    return {"captions": path}
+
+
+def forecast_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    preds, actual, naive = [], [], {}
+    for batch in _batches(dm):
+        preds.append(task.unscale(model(batch.inputs))[:, 0])  # first step of the horizon
+        actual.append(task.unscale(batch.targets)[:, 0])
+        for name, forecast in task.naive_forecasts(batch.inputs, batch.targets.shape[1]).items():
+            naive.setdefault(name, []).append(task.unscale(forecast)[:, 0])
+    series = {"model": torch.cat(preds).numpy()}
+    series.update({name: torch.cat(parts).numpy() for name, parts in naive.items()})
+    truth = torch.cat(actual).numpy()
+    x = _forecast_dates(dm, len(truth))
+    target = ", ".join(dm.targets) if hasattr(dm, "targets") else "target"
+    if truth.ndim > 1:  # several targets: plot the first
+        truth, series = truth[:, 0], {k: v[:, 0] for k, v in series.items()}
+    path = plots.plot_forecast(
+        x,
+        truth,
+        series,
+        run_dir / "forecast.png",
+        title=f"{config.name}: test forecasts (one step ahead) vs actual",
+        ylabel=target,
+    )
+    return {"forecast": path}
+
+
+def _forecast_dates(dm: Any, count: int) -> list[Any]:
+    """The date of each test window's first target row, when the data has dates."""
+    test_set, dates = getattr(dm, "test_set", None), getattr(dm, "dates", None)
+    if test_set is None or dates is None or not hasattr(test_set, "target_rows"):
+        return list(range(count))
+    return [
+        np.datetime64(dates[test_set.target_rows(i).start], "D").astype(object)
+        for i in range(count)
+    ]
+
+
+REPORTS.register("classification", classification_report)
+REPORTS.register("language_model", language_model_report)
+REPORTS.register("seq2seq", seq2seq_report)
+REPORTS.register("caption", caption_report)
+REPORTS.register("forecast", forecast_report)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rnnkit.cli._registry import COMMANDS, Command, register
 
-_COMMAND_MODULES = ("info",)
+_COMMAND_MODULES = ("info", "gradflow", "activations")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -106,11 +106,15 @@ def plot_gate_saturation(
     """
     plt = pyplot()
     cells = list(reports)
-    fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 4.2), squeeze=False)
     for ax, cell in zip(axes.flat, cells, strict=True):
         stages = reports[cell]
         _gate_bars(ax, {stage: report.layers[0] for stage, report in stages.items()})
         ax.set_title(f"{cell}: saturated gate units")
+    fig.suptitle(
+        "Sigmoid gate units below 0.05 (hatched) or above 0.95 (solid); μ = mean gate value"
+    )
+    fig.tight_layout()
     return save(fig, path)
 
 
@@ -138,7 +142,7 @@ def _gate_bars(ax: Axes, flows: Mapping[str, LayerFlow]) -> None:
             ax.text(x, top + 0.02, f"μ {flow.gates[g].mean:.2f}", ha="center", fontsize="x-small")
     ax.set_xticks(range(len(gate_names)), [f"{g} gate" for g in gate_names])
     ax.set_ylim(0, 1)
-    ax.set_ylabel("fraction of units saturated\n(μ: mean gate value)")
+    ax.set_ylabel("fraction of units saturated")
     ax.legend(fontsize="small")
 
 

@@ -221,7 +221,7 @@ class CellResult:
         train_loss: the training loss at every optimiser step.
         test_curve: ``(step, test loss)`` every ``eval_every`` steps and at the end.
         test_loss: the final loss on the held-out test set.
-        seconds: wall time of training and measurement.
+        seconds: wall time of both measurements, the training and the test evaluations.
     """
 
     cell: str
@@ -279,7 +279,7 @@ class ExperimentResult:
             "… after training",
             f"test {metric}",
             f"baseline {metric}",
-            "train time (s)",
+            "time (s)",
         ]
         rows = [header]
         for row in self.rows():

@@ -14,7 +14,16 @@ from collections.abc import Sequence
 
 from rnnkit.cli._registry import COMMANDS, Command, register
 
-_COMMAND_MODULES = ("train", "evaluate", "predict", "generate", "recipes", "info")
+_COMMAND_MODULES = (
+    "train",
+    "evaluate",
+    "predict",
+    "generate",
+    "recipes",
+    "gradflow",
+    "activations",
+    "info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rnnkit.cli._registry import COMMANDS, Command, register
@@ -44,8 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party_noise() -> None:
+    """Drop messages that tell a user nothing about their run.
+
+    Lightning's advertisement for its cloud logger, a deprecation inside Lightning's
+    own pytree code, and the hint to log more often than an epoch has batches (small
+    datasets such as the hello toy) would otherwise bury the summary.
+    """
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r"The number of training batches .* logging interval")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` console script and ``python -m rnnkit``."""
+    _quiet_third_party_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

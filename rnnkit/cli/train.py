@@ -15,6 +15,7 @@ _NEXT = {
     "language_model": "rnnkit generate {run} --prompt <text>",
     "seq2seq": "rnnkit predict {run} '<source text>'",
     "caption": "rnnkit predict {run} <image file>",
+    "tagging": "rnnkit evaluate {run} --json",
 }
 
 
@@ -92,11 +93,10 @@ def summary(result: Any) -> str:
     from rnnkit.training.checkpoint import load_json
 
     metrics = load_json(result.run_dir / "metrics.json")
-    shown = {k: v for k, v in metrics.items() if k.startswith("test_")}
     lines = [
         f"{result.config.name}: trained {result.epochs} epoch(s) in {result.seconds:.0f} s",
-        f"test split ({metrics['examples']} held-out examples): "
-        + ", ".join(f"{k.removeprefix('test_')} {v:.4g}" for k, v in shown.items()),
+        f"{metrics['split']}, {metrics['examples']} examples:",
+        *_metric_lines(metrics),
         f"run directory: {result.run_dir}",
         "  " + ", ".join(sorted(p.name for p in result.files.values() if p.exists())),
         "next:",
@@ -105,6 +105,20 @@ def summary(result: Any) -> str:
         "  rnnkit recipes    (other tasks from the course)",
     ]
     return "\n".join(lines)
+
+
+def _metric_lines(metrics: dict[str, Any]) -> list[str]:
+    """The model's test metrics on one line, each naive baseline's on its own below."""
+    scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+    groups: dict[str, dict[str, float]] = {"model": {}}
+    for name, value in scores.items():
+        owner, _, metric = name.rpartition("_")
+        key = owner if owner in ("persistence", "seasonal", "moving_average") else "model"
+        groups.setdefault(key, {})[metric if key != "model" else name] = value
+    return [
+        f"  {who:<15} " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        for who, values in groups.items()
+    ]
 
 
 register(Command("train", "train a recipe and test it on held-out data", _add_arguments, _run))

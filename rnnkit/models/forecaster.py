@@ -29,6 +29,13 @@ class ForecasterConfig(ConfigMixin):
             ``(128,)``).
         head_dropout: dropout before each head layer.
         head_activation: activation between head layers.
+        residual: forecast a *change* from the last observed target value instead of
+            the level itself: ``ŷ = y_last + head(h)``. The head's last layer starts at
+            zero, so an untrained model is exactly the persistence baseline. Prices
+            that drift beyond the training range (SBUX doubled after 2019) then stay
+            reachable; a level-forecasting tanh RNN saturates at the training range.
+        target_index: positions of the target series among the input features
+            (filled in from the data); required by ``residual``.
     """
 
     input_size: int = 1
@@ -38,9 +45,23 @@ class ForecasterConfig(ConfigMixin):
     head_hidden: tuple[int, ...] = ()
     head_dropout: float = 0.0
     head_activation: str = "relu"
+    residual: bool = False
+    target_index: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         owner = "ForecasterConfig"
+        if self.residual:
+            index = self.target_index
+            if index is None or len(index) != self.n_targets:
+                raise ValueError(
+                    f"{owner}: residual=True needs target_index with one feature position per "
+                    f"target (n_targets={self.n_targets}), got {index!r}; the targets must "
+                    "be among the input features"
+                )
+            if not all(0 <= i < self.input_size for i in index):
+                raise ValueError(
+                    f"{owner}: target_index {index} must lie in [0, input_size={self.input_size})"
+                )
         check_positive(
             owner, input_size=self.input_size, horizon=self.horizon, n_targets=self.n_targets
         )
@@ -81,6 +102,10 @@ class Forecaster(nn.Module):
             activation=config.head_activation,
         )
         init_forget_bias_(self)
+        if config.residual:
+            final = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]
+            nn.init.zeros_(final.weight)  # start as persistence: ŷ = y_last
+            nn.init.zeros_(final.bias)
 
     def forward(self, window: Tensor, lengths: Tensor | Sequence[int] | None = None) -> Tensor:
         config = self.config
@@ -91,7 +116,9 @@ class Forecaster(nn.Module):
             )
         out, _ = self.rnn(window, lengths=lengths)  # (B, W, H*D)
         last = last_step(out, lengths, batch_first=True, bidirectional=config.rnn.bidirectional)
-        y = self.head(last)  # (B, horizon * n_targets)
-        if config.n_targets == 1:
-            return y  # (B, horizon)
-        return y.view(-1, config.horizon, config.n_targets)  # (B, horizon, n_targets)
+        y = self.head(last).view(-1, config.horizon, config.n_targets)  # (B, H, N)
+        if config.residual:
+            index = list(config.target_index or ())
+            observed = last_step(window[..., index], lengths, batch_first=True)  # (B, N)
+            y = y + observed.unsqueeze(1)  # a change on top of the last value
+        return y[..., 0] if config.n_targets == 1 else y  # (B, H) or (B, H, N)

@@ -42,7 +42,15 @@ def predict(loaded: LoadedRun, inputs: Sequence[str], **options: Any) -> list[di
     """
     if not inputs:
         raise ValueError("predict needs at least one input")
-    return PREDICTORS.get(loaded.config.task.name)(loaded, run_datamodule(loaded), inputs, options)
+    if loaded.config.task.name not in PREDICTORS:
+        raise ValueError(
+            f"predict does not take raw inputs for {loaded.config.task.name!r} runs "
+            f"(it does for: {', '.join(PREDICTORS.names())}); use `rnnkit evaluate`"
+        )
+    with torch.no_grad():
+        return PREDICTORS.get(loaded.config.task.name)(
+            loaded, run_datamodule(loaded), inputs, options
+        )
 
 
 # -- inputs -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from rnnkit.config import ConfigError
+from rnnkit.config import ConfigError, config_to_dict
 from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
 from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
 from rnnkit.training.config import (
@@ -111,7 +111,7 @@ def fill_defaults(
             result[key] = fill_defaults(current, value, where)
         elif key not in result or result[key] is None:
             result[key] = value
-        elif result[key] != value:
+        elif config_to_dict(result[key]) != config_to_dict(value):  # (1,) == [1] from YAML
             raise ConfigError(
                 f"{where}={result[key]!r} disagrees with the data, which gives {value!r}; "
                 f"leave it out to use the data's value"
@@ -218,6 +218,7 @@ def train(
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    _check_splits(datamodule, config)
     if resume:
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
@@ -271,17 +272,33 @@ def _test(
     results = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(results[0].items())} if results else {}
     save_json(
-        {"split": "test", "examples": datamodule.test_size, **metrics}, run_dir / METRICS_FILE
+        {"split": _split_name(datamodule), "examples": datamodule.test_size, **metrics},
+        run_dir / METRICS_FILE,
     )
     return metrics
+
+
+def _split_name(datamodule: Any) -> str:
+    """What the test metrics were measured on (a toy dataset says it holds nothing out)."""
+    return getattr(datamodule, "evaluation_split", "test (held out)")
+
+
+def _check_splits(datamodule: Any, config: RunConfig) -> None:
+    """Every split must hold data: an empty one would train or test on nothing."""
+    empty = [name for name, size in datamodule.split_sizes.items() if size == 0]
+    if empty:
+        raise ConfigError(
+            f"data {config.data.name!r} with options {config.data.options} leaves the "
+            f"{' and '.join(empty)} split(s) empty (sizes {datamodule.split_sizes}); "
+            "raise data.limit or use more data"
+        )
 
 
 def _report(
     config: RunConfig, task: Task, module: SequenceTaskModule, datamodule: Any, run_dir: Path
 ) -> dict[str, Path]:
-    from rnnkit.training.reports import task_report
-
     from rnnkit.training.plots import plot_curves
+    from rnnkit.training.reports import task_report
 
     files = {
         "config": run_dir / CONFIG_FILE,

@@ -186,6 +186,36 @@ class LanguageModelTask(Task):
         return StepResult(loss, len(batch.targets), {"*": (flat_logits.detach(), flat_targets)})
 
 
+class TaggingTask(Task):
+    """Synchronised many-to-many with labels: a class for every step (tagging, copy task).
+
+    ``targets`` ``(B, T)`` (padded with ``-100`` where sequences are shorter);
+    metric: per-step accuracy (``acc``).
+    """
+
+    monitor, mode, main_metric = "val_loss", "min", "acc"
+
+    def __init__(self, num_classes: int | None = None) -> None:
+        self.num_classes = num_classes
+
+    def bind(self, datamodule: Any) -> None:
+        self.num_classes = int(datamodule.num_classes)
+
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        return {"input": input_defaults(datamodule), "num_classes": int(datamodule.num_classes)}
+
+    def metrics(self, stage: str) -> MetricCollection:
+        n = _required(self.num_classes, "num_classes")
+        return MetricCollection({"acc": MulticlassAccuracy(n, average="micro", ignore_index=-100)})
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        logits, _ = model(batch.inputs, batch.lengths)  # (B, T, C)
+        flat_logits = logits.reshape(-1, logits.shape[-1])
+        flat_targets = batch.targets.reshape(-1)
+        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-100)
+        return StepResult(loss, len(batch.targets), {"*": (flat_logits.detach(), flat_targets)})
+
+
 def input_defaults(datamodule: Any) -> dict[str, Any]:
     """How a model reads this data: token ids (a vocabulary) or feature vectors."""
     vocab = getattr(datamodule, "vocab", None)
@@ -355,10 +385,12 @@ class ForecastTask(Task):
         self.target_index = datamodule.target_feature_index
 
     def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        index = datamodule.target_feature_index
         return {
             "input_size": int(datamodule.num_features),
             "horizon": int(datamodule.horizon),
             "n_targets": int(datamodule.num_targets),
+            "target_index": None if index is None else tuple(index),
         }
 
     def baselines(self) -> list[str]:
@@ -419,6 +451,7 @@ class ForecastTask(Task):
 
 TASKS.register("classification", ClassificationTask, description="many-to-one class labels")
 TASKS.register("language_model", LanguageModelTask, description="next-token prediction")
+TASKS.register("tagging", TaggingTask, description="a class label for every step")
 TASKS.register("seq2seq", Seq2SeqTask, description="encoder-decoder sequence transduction")
 TASKS.register("caption", CaptionTask, description="one fixed input to a token sequence")
 TASKS.register("forecast", ForecastTask, description="window to the next values")

@@ -24,6 +24,7 @@ from rnnkit.data.datasets.idx import (
     read_idx,
 )
 from rnnkit.data.datasets.imdb import IMDBDataModule, read_imdb
+from rnnkit.data.datasets.longrange import LongRangeDataModule
 from rnnkit.data.datasets.pairs import PairsDataModule, date_pairs, decode_target, read_pairs
 from rnnkit.data.datasets.reuters import ReutersDataModule, read_reuters, topic_corpora
 from rnnkit.data.datasets.textstream import BlockDataset, TextStreamDataModule
@@ -52,6 +53,7 @@ for _name, _cls, _about in (
     ("pairs", PairsDataModule, "source-target pairs: generated dates or a TSV file"),
     ("digit-captions", DigitCaptionsDataModule, "bundled digits captioned with their names"),
     ("hello", HelloDataModule, "the course's 'hell' -> 'o' toy sequence"),
+    ("longrange", LongRangeDataModule, "adding problem / copy-memory task at any length"),
 ):
     DATAMODULES.register(_name, _cls, description=_about)
 
@@ -73,6 +75,7 @@ __all__ = [
     "IDXDataModule",
     "IMDBDataModule",
     "ImageSequenceDataset",
+    "LongRangeDataModule",
     "MNISTDataModule",
     "PairsDataModule",
     "ReutersDataModule",

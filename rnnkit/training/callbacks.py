@@ -47,6 +47,7 @@ class SafetensorsCheckpoint(L.Callback):
         mode: ``"min"`` or ``"max"``.
         epoch_offset: epochs already trained (when resuming).
         best: the best monitored value so far (when resuming).
+        step_offset: optimiser steps already taken (when resuming).
     """
 
     def __init__(
@@ -57,11 +58,12 @@ class SafetensorsCheckpoint(L.Callback):
         mode: str,
         epoch_offset: int = 0,
         best: float | None = None,
+        step_offset: int = 0,
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
-        self.epoch_offset = epoch_offset
+        self.epoch_offset, self.step_offset = epoch_offset, step_offset
         self.best = best
 
     def _improved(self, value: float) -> bool:
@@ -91,7 +93,7 @@ class SafetensorsCheckpoint(L.Callback):
         save_optimizer(trainer.optimizers[0].state_dict(), resume)
         state: dict[str, Any] = {
             "epochs_completed": self.epoch_offset + trainer.current_epoch + 1,
-            "global_step": trainer.global_step,
+            "global_step": self.step_offset + trainer.global_step,
             "monitor": self.monitor,
             "mode": self.mode,
             "best": self.best,

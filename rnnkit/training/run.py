@@ -169,6 +169,7 @@ def _callbacks(
             mode=task.mode,
             epoch_offset=offset,
             best=state.get("best"),
+            step_offset=int(state.get("global_step", 0)),
         ),
     ]
     if config.train.early_stopping_patience is not None:

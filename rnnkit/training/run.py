@@ -129,7 +129,11 @@ def resolve(config: RunConfig, datamodule: Any, task: Task) -> RunConfig:
 
 
 def _trainer(
-    config: RunConfig, run_dir: Path, callbacks: list[L.Callback], max_epochs: int
+    config: RunConfig,
+    run_dir: Path,
+    callbacks: list[L.Callback],
+    max_epochs: int,
+    log_version: str = "",
 ) -> L.Trainer:
     t = config.train
     limits = {
@@ -150,7 +154,7 @@ def _trainer(
         enable_progress_bar=t.progress_bar,
         enable_model_summary=t.progress_bar,
         enable_checkpointing=False,  # Lightning's checkpoints are pickles; ours are not
-        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=""),
+        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=log_version),
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         **limits,
@@ -246,7 +250,11 @@ def train(
         max_epochs=config.train.max_epochs,
         optimizer_state=optimizer_state,
     )
-    trainer = _trainer(config, run_dir, _callbacks(config, task, run_dir, state), remaining)
+    done = int(state.get("epochs_completed", 0))
+    version = f"resumed-at-epoch-{done}" if resume else ""  # keep the earlier sessions' logs
+    trainer = _trainer(
+        config, run_dir, _callbacks(config, task, run_dir, state), remaining, version
+    )
     trainer.fit(module, datamodule=datamodule)
     metrics = _test(trainer, module, datamodule, run_dir)
     files = _report(config, task, module, datamodule, run_dir)

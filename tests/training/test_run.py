@@ -1,0 +1,103 @@
+"""The run directory: train, reload, evaluate, resume, and the config checks around them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.config import ConfigError
+from rnnkit.recipes import load_recipe
+from rnnkit.training.config import apply_overrides, run_config_from_dict
+from rnnkit.training.run import evaluate, fill_defaults, load_run, train
+
+TINY = [
+    "data.limit=120",
+    "data.batch_size=16",
+    "model.rnn.hidden_size=8",
+    "train.max_epochs=2",
+    "train.progress_bar=false",
+    "train.num_sanity_val_steps=0",
+]
+
+
+def _config(*extra: str):
+    return run_config_from_dict(apply_overrides(load_recipe("digits"), [*TINY, *extra]))
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    train(_config(), run_dir=run)
+    return run
+
+
+def test_run_directory_contents(digits_run: Path) -> None:
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert metrics["split"] == "test (held out)" and metrics["examples"] == 12
+    assert 0.0 <= metrics["test_acc"] <= 1.0
+    history = json.loads((digits_run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    resolved = (digits_run / "config.yaml").read_text()
+    assert "input_size: 28" in resolved and "num_classes: 10" in resolved  # filled from the data
+
+
+def test_reloaded_model_gives_the_same_test_metrics(digits_run: Path) -> None:
+    before = json.loads((digits_run / "metrics.json").read_text())
+    after = evaluate(digits_run)
+    assert after["test_acc"] == pytest.approx(before["test_acc"])
+    assert after["test_loss"] == pytest.approx(before["test_loss"], rel=1e-5)
+    loaded = load_run(digits_run)
+    assert not loaded.model.training
+    assert loaded.model(torch.zeros(1, 28, 28)).shape == (1, 10)
+
+
+def test_resume_continues_the_epochs(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_config("train.max_epochs=1"), run_dir=run)
+    result = train(_config("train.max_epochs=3"), run_dir=run, resume=True)
+    assert result.epochs == 3
+    history = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert (run / "logs" / "metrics.csv").is_file()  # the first session's log is kept
+    assert (run / "logs" / "resumed-at-epoch-1" / "metrics.csv").is_file()
+    state = json.loads((run / "resume" / "state.json").read_text())
+    assert (
+        state["epochs_completed"] == 3 and state["global_step"] == 3 * 6
+    )  # 96 training digits / 16
+    with pytest.raises(ConfigError, match="already trained 3 epochs"):
+        train(_config("train.max_epochs=3"), run_dir=run, resume=True)
+
+
+def test_refuses_to_overwrite_a_run(digits_run: Path) -> None:
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        train(_config(), run_dir=digits_run)
+
+
+def test_config_that_disagrees_with_the_data_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"model\.num_classes=3 disagrees with the data, which gives 10"
+    ):
+        train(_config("model.num_classes=3"), run_dir=tmp_path / "run")
+
+
+def test_fill_defaults_fills_nested_and_accepts_equal_lists() -> None:
+    filled = fill_defaults(
+        {"input": {"kind": "identity"}}, {"input": {"input_size": 28}, "n": (1, 2)}
+    )
+    assert filled == {"input": {"kind": "identity", "input_size": 28}, "n": (1, 2)}
+    assert fill_defaults({"n": [1, 2]}, {"n": (1, 2)}) == {"n": [1, 2]}
+
+
+def test_empty_split_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"leaves the val split\(s\) empty"):
+        train(_config("data.val_fraction=0.0"), run_dir=tmp_path / "run")
+
+
+def test_unknown_data_option_is_named(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"data: unknown option 'batchsize'; did you mean 'batch_size'"
+    ):
+        train(_config("data.batchsize=3"), run_dir=tmp_path / "run")

@@ -1,0 +1,78 @@
+"""Task losses and metrics against hand computations."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit.data import Batch, StandardScaler
+from rnnkit.training.tasks import (
+    TASKS,
+    BitsPerToken,
+    ForecastTask,
+    Perplexity,
+    SequenceExactMatch,
+    update_metrics,
+)
+
+
+def test_bits_per_token_and_perplexity_ignore_padding() -> None:
+    logits = torch.randn(6, 5)
+    targets = torch.tensor([1, 2, 0, 3, 0, 4])  # 0 is padding
+    keep = targets != 0
+    nll = F.cross_entropy(logits[keep], targets[keep]).item()
+    bpc, ppl = BitsPerToken(ignore_index=0), Perplexity(ignore_index=0)
+    for metric in (bpc, ppl):
+        metric.update(logits[:3], targets[:3])
+        metric.update(logits[3:], targets[3:])
+    assert bpc.compute().item() == pytest.approx(nll / math.log(2), rel=1e-5)
+    assert ppl.compute().item() == pytest.approx(math.exp(nll), rel=1e-5)
+
+
+def test_exact_match_stops_at_eos() -> None:
+    metric = SequenceExactMatch(pad_id=0, eos_id=3)
+    decoded = torch.tensor([[5, 6, 3, 9], [5, 7, 0, 0]])
+    targets = torch.tensor([[5, 6, 3, 0], [5, 6, 3, 0]])
+    metric.update(decoded, targets)
+    assert metric.compute().item() == 0.5
+
+
+class Mean(torch.nn.Module):
+    """A forecaster that predicts the window's mean of feature 0."""
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        return window[..., 0].mean(dim=1, keepdim=True)  # (B, 1)
+
+
+def test_forecast_metrics_are_in_series_units_with_baselines() -> None:
+    scaler = StandardScaler().fit(torch.tensor([[10.0], [20.0], [30.0]]).numpy())
+    task = ForecastTask(season=2, moving_average=2)
+    task.bind(SimpleNamespace(target_scaler=scaler, target_feature_index=[0]))
+    raw = torch.tensor([[[10.0], [20.0], [30.0], [40.0]]])  # one window, W=4
+    scaled = torch.as_tensor(scaler.transform(raw.reshape(-1, 1).numpy())).reshape(1, 4, 1).float()
+    target = torch.as_tensor(scaler.transform(np.array([[50.0]]))).float()  # (1, 1)
+    result = task.step(Mean(), Batch(scaled, torch.tensor([4]), target), "test")
+    metrics = task.metrics("test")
+    update_metrics(metrics, result.updates)
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    assert values["rmse"] == pytest.approx(25.0, rel=1e-4)  # mean 25 vs 50
+    assert values["persistence_rmse"] == pytest.approx(10.0, rel=1e-4)  # 40 vs 50
+    assert values["seasonal_rmse"] == pytest.approx(20.0, rel=1e-4)  # 30 (two back) vs 50
+    assert values["moving_average_rmse"] == pytest.approx(15.0, rel=1e-4)  # 35 vs 50
+    assert task.baselines() == ["persistence", "seasonal", "moving_average"]
+
+
+def test_every_task_needs_bind_before_metrics() -> None:
+    for name in ("classification", "language_model", "seq2seq", "caption", "tagging"):
+        with pytest.raises(RuntimeError, match="call bind"):
+            TASKS.get(name)().metrics("train")
+
+
+def test_seq2seq_ratio_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"teacher_forcing_ratio must be in \[0, 1\], got 1.5"):
+        TASKS.get("seq2seq")(teacher_forcing_ratio=1.5)

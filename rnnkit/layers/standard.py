@@ -63,6 +63,7 @@ from rnnkit.layers._sequence import (
     restore_output,
     restore_states,
 )
+from rnnkit.layers.recurrent import Recurrent
 
 ENGINES = ("auto", "fused", "bptt", "loop")
 
@@ -316,28 +317,36 @@ class _StandardLayer(nn.RNNBase):
             return output, final, restore_states(result.states, batch)
         return output, final
 
-    def _sample_masks(self, batch: SequenceBatch) -> list[VariantMasks] | None:
-        """Every (layer, direction)'s masks for this call, drawn once, layer-major."""
+    def sample_masks(
+        self, batch_size: int, num_steps: int, *, like: Tensor
+    ) -> list[VariantMasks] | None:
+        """Draw every (layer, direction)'s masks for one call, layer-major (index ``k*D + d``).
+
+        What ``forward`` does first, for any engine; ``None`` without variants that
+        change the forward pass. In eval mode nothing random is drawn.
+        """
         if not self.variant.changes_forward:
             return None
-        steps, size = batch.x.shape[0], self.input_size
-        masks = []
+        size, masks = self.input_size, []
         for _ in range(self.num_layers):
             for _ in range(self.num_directions):
                 masks.append(
                     sample_masks(
                         self.variant,
                         family=self.family,
-                        batch_size=batch.batch_size,
-                        num_steps=steps,
+                        batch_size=batch_size,
+                        num_steps=num_steps,
                         input_size=size,
                         hidden_size=self.hidden_size,
                         training=self.training,
-                        like=batch.x,
+                        like=like,
                     )
                 )
             size = self.num_directions * self.hidden_size
         return masks
+
+    def _sample_masks(self, batch: SequenceBatch) -> list[VariantMasks] | None:
+        return self.sample_masks(batch.batch_size, batch.x.shape[0], like=batch.x)
 
     def _runner(self, layer: int, direction: int, masks: list[VariantMasks] | None) -> Any:
         return family_runner(
@@ -699,8 +708,10 @@ def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
     """Run every rnnkit layer inside ``module`` on ``engine`` for the duration of a block.
 
     Used to reach the reference path (``"loop"``) of a model whose layers normally
-    run fused, for example to record per-step gradients; parameters are shared, so
-    results agree with the usual engine (that is what the parity tests check).
+    run fused or on the BPTT engine, for example to record per-step gradients;
+    parameters are shared, so results agree with the usual engine (that is what the
+    parity tests check). :class:`rnnkit.Recurrent` layers are switched too, except to
+    ``"fused"``, which they do not have (they keep their engine then).
 
     Arguments:
         module: a model, or a single layer.
@@ -714,7 +725,10 @@ def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
         with use_engine(model, "loop"):
             loss = criterion(model(x), y)
     """
-    layers = [m for m in module.modules() if isinstance(m, _StandardLayer)]
+    if engine not in ENGINES:
+        raise ValueError(f"use_engine: engine must be one of {ENGINES}, got {engine!r}")
+    kinds = (_StandardLayer,) if engine == "fused" else (_StandardLayer, Recurrent)
+    layers = [m for m in module.modules() if isinstance(m, kinds)]
     previous = [layer.engine for layer in layers]
     try:
         for layer in layers:

@@ -28,7 +28,11 @@ from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, 
 NO_MASKS = VariantMasks()
 
 # ATen's fused derivative kernels, with ``grad_input=`` to write into a slice of a buffer:
-# tanh_backward(g, y) = g ⊙ (1 - y²); threshold_backward(g, y, 0) = g ⊙ [y > 0].
+# sigmoid_backward(g, y) = g ⊙ (1 - y) ⊙ y; tanh_backward(g, y) = g ⊙ (1 - y²);
+# threshold_backward(g, y, 0) = g ⊙ [y > 0]. They are what autograd itself uses, so the
+# rounding matches the reference path; and σ' as (1 - y) y, not y - y², keeps its
+# relative precision when σ saturates.
+sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 tanh_backward = torch.ops.aten.tanh_backward.grad_input
 threshold_backward = torch.ops.aten.threshold_backward.grad_input
 
@@ -131,10 +135,36 @@ def input_side(
 
 
 def layer_norm_step(
-    x: Tensor, weight: Tensor, bias: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """LN over the last dim of a ``(B, N)`` step: ``(out, mean (B, 1), rstd (B, 1))``."""
-    return torch.native_layer_norm(x, (x.shape[-1],), weight, bias, LAYER_NORM_EPS)
+    x: Tensor, weight: Tensor, bias: Tensor | None, out: Tensor, mean: Tensor, rstd: Tensor
+) -> Tensor:
+    """LN over the last dim of a ``(B, N)`` step, written into ``out``, ``mean``, ``rstd``.
+
+    ATen's fused kernel with ``out=``: no per-step allocation, and the statistics land
+    directly in the ``(T, B, 1)`` buffers the backward reads.
+    """
+    torch.ops.aten.native_layer_norm.out(
+        x, (x.shape[-1],), weight, bias, LAYER_NORM_EPS, out0=out, out1=mean, out2=rstd
+    )
+    return out
+
+
+class Buffers:
+    """Per-step buffers of a forward loop: one slot per step, or one reused slot.
+
+    When nothing needs a gradient (inference), the backward will never read them, so a
+    single slot is reused at every step: less memory and no fresh pages to touch.
+    """
+
+    def __init__(self, like: Tensor, steps: int, save: bool) -> None:
+        self.like, self.steps, self.save = like, steps, save
+
+    def new(self, *shape: int, always: bool = False) -> Tensor:
+        """A ``(T or 1, *shape)`` buffer (``T`` slots if saving or ``always``)."""
+        return self.like.new_empty(self.steps if self.save or always else 1, *shape)
+
+    def slot(self, t: int) -> int:
+        """The index to use for step ``t`` in a buffer made by :meth:`new`."""
+        return t if self.save else 0
 
 
 def layer_norm_step_backward(

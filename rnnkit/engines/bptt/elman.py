@@ -27,6 +27,7 @@ from torch import Tensor
 from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
+    Buffers,
     finish,
     input_side,
     keep_weights,
@@ -73,8 +74,9 @@ class ElmanRecurrence(torch.autograd.Function):
         nonlinearity: str,
     ) -> Tensor:
         saved = _forward(
-            a.contiguous(), weight_hh, h0, ln_weight_hh, keep, recurrent_mask, reverse, nonlinearity
-        )
+            a.contiguous(), weight_hh, h0, ln_weight_hh, keep, recurrent_mask, reverse,
+            nonlinearity, any(ctx.needs_input_grad),
+        )  # fmt: skip
         ctx.reverse, ctx.nonlinearity = reverse, nonlinearity
         ctx.save_for_backward(weight_hh, h0, ln_weight_hh, keep, recurrent_mask, *saved)
         return saved[0]
@@ -95,33 +97,33 @@ def _forward(
     recurrent_mask: Tensor | None,
     reverse: bool,
     nonlinearity: str,
+    save: bool,
 ) -> tuple[Tensor | None, ...]:
     steps, batch, hidden = a.shape
-    hs = a.new_empty(steps, batch, hidden)
-    h_new = hs if keep is None else a.new_empty(steps, batch, hidden)  # ĥ_t before zoneout
-    h_in = None if recurrent_mask is None else a.new_empty(steps, batch, hidden)
-    raw = None if ln_weight_hh is None else a.new_empty(steps, batch, hidden)
-    stats: list[Any] = [None] * steps
+    buf = Buffers(a, steps, save)
+    hs = buf.new(batch, hidden, always=True)
+    h_new = hs if keep is None else buf.new(batch, hidden)  # ĥ_t before zoneout
+    h_in = None if recurrent_mask is None else buf.new(batch, hidden)
+    raw = mean = rstd = None
+    if ln_weight_hh is not None:
+        raw, mean, rstd = buf.new(batch, hidden), buf.new(batch, 1), buf.new(batch, 1)
     activate = torch.Tensor.tanh_ if nonlinearity == "tanh" else torch.Tensor.relu_
     w_t = weight_hh.t()
     h = h0
     for t in time_order(steps, reverse):
-        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[t])
+        k = buf.slot(t)
+        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[k])
+        new = h_new[t if keep is None else k]
         if raw is None:
-            torch.addmm(a[t], x_h, w_t, out=h_new[t])
+            torch.addmm(a[t], x_h, w_t, out=new)
         else:
-            torch.mm(x_h, w_t, out=raw[t])
-            normed, mean, rstd = layer_norm_step(raw[t], ln_weight_hh, None)
-            torch.add(a[t], normed, out=h_new[t])
-            stats[t] = (mean, rstd)
-        activate(h_new[t])
+            torch.mm(x_h, w_t, out=raw[k])
+            layer_norm_step(raw[k], ln_weight_hh, None, new, mean[k], rstd[k]).add_(a[t])
+        activate(new)
         if keep is not None:
-            torch.lerp(h_new[t], h, keep[t], out=hs[t])
+            torch.lerp(new, h, keep[t], out=hs[t])
         h = hs[t]
-    if stats[0] is None:
-        return hs, h_new, h_in, raw, None, None
-    means, rstds = zip(*stats, strict=True)
-    return hs, h_new, h_in, raw, torch.stack(means), torch.stack(rstds)
+    return hs, h_new, h_in, raw, mean, rstd
 
 
 class _Saved(NamedTuple):

@@ -32,6 +32,7 @@ from torch import Tensor
 from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
+    Buffers,
     finish,
     input_side,
     keep_weights,
@@ -39,6 +40,7 @@ from rnnkit.engines.bptt.common import (
     layer_norm_step,
     layer_norm_step_backward,
     recurrent_weight_grad,
+    sigmoid_backward,
     tanh_backward,
     time_order,
 )
@@ -75,8 +77,9 @@ class GRURecurrence(torch.autograd.Function):
         reverse: bool,
     ) -> Tensor:
         saved = _forward(
-            a.contiguous(), weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse
-        )
+            a.contiguous(), weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse,
+            any(ctx.needs_input_grad),
+        )  # fmt: skip
         ctx.reverse, ctx.has_bias = reverse, bias_hn is not None
         ctx.save_for_backward(weight_hh, h0, ln_weight_hh, keep, recurrent_mask, *saved)
         return saved[0]
@@ -98,33 +101,34 @@ def _forward(
     keep: Tensor | None,
     recurrent_mask: Tensor | None,
     reverse: bool,
+    save: bool,
 ) -> tuple[Tensor | None, ...]:
     """The forward loop; returns the outputs, then what the backward needs."""
     steps, batch, rows = a.shape
     H = rows // 3
-    hs, gates = a.new_empty(steps, batch, H), a.new_empty(steps, batch, rows)
-    q = a.new_empty(steps, batch, rows)  # recurrent pre-activations, after LN and b_hn
-    raw = None if ln_weight_hh is None else a.new_empty(steps, batch, rows)
-    h_in = None if recurrent_mask is None else a.new_empty(steps, batch, H)
-    stats: list[Any] = [None] * steps
+    buf = Buffers(a, steps, save)
+    hs, gates = buf.new(batch, H, always=True), buf.new(batch, rows)
+    q = buf.new(batch, rows)  # recurrent pre-activations, after LN and b_hn
+    h_in = None if recurrent_mask is None else buf.new(batch, H)
+    raw = mean = rstd = None
+    if ln_weight_hh is not None:
+        raw, mean, rstd = buf.new(batch, rows), buf.new(batch, 1), buf.new(batch, 1)
     bias = None if bias_hn is None else F.pad(bias_hn, (2 * H, 0))  # [0; 0; b_hn]
     h_new = None if keep is None else a.new_empty(batch, H)
     w_t = weight_hh.t()
     h = h0
     for t in time_order(steps, reverse):
-        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[t])
-        q_t = q[t]
-        if raw is None:
-            if bias is None:
-                torch.mm(x_h, w_t, out=q_t)
-            else:
-                torch.addmm(bias, x_h, w_t, out=q_t)
+        k = buf.slot(t)
+        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[k])
+        q_t = q[k]
+        if raw is not None:
+            torch.mm(x_h, w_t, out=raw[k])
+            layer_norm_step(raw[k], ln_weight_hh, bias, q_t, mean[k], rstd[k])
+        elif bias is None:
+            torch.mm(x_h, w_t, out=q_t)
         else:
-            torch.mm(x_h, w_t, out=raw[t])
-            normed, mean, rstd = layer_norm_step(raw[t], ln_weight_hh, bias)
-            q_t.copy_(normed)
-            stats[t] = (mean, rstd)
-        a_t, g_t = a[t], gates[t]
+            torch.addmm(bias, x_h, w_t, out=q_t)
+        a_t, g_t = a[t], gates[k]
         rz = torch.add(a_t[:, : 2 * H], q_t[:, : 2 * H], out=g_t[:, : 2 * H]).sigmoid_()
         n = torch.addcmul(a_t[:, 2 * H :], rz[:, :H], q_t[:, 2 * H :], out=g_t[:, 2 * H :])
         n.tanh_()
@@ -133,10 +137,7 @@ def _forward(
         else:
             torch.lerp(torch.lerp(n, h, rz[:, H:], out=h_new), h, keep[t], out=hs[t])
         h = hs[t]
-    if stats[0] is None:
-        return hs, gates, q, h_in, raw, None, None
-    means, rstds = zip(*stats, strict=True)
-    return hs, gates, q, h_in, raw, torch.stack(means), torch.stack(rstds)
+    return hs, gates, q, h_in, raw, mean, rstd
 
 
 class _Saved(NamedTuple):
@@ -162,13 +163,12 @@ def _backward(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor | None, ..
     d_a = s.gates.new_empty(steps, batch, rows)  # δa_t
     d_q = s.gates.new_empty(steps, batch, rows)  # δq_t
     d_raw = d_q if s.raw is None else s.gates.new_empty(steps, batch, rows)
-    one = s.gates.new_ones(())
     order = list(time_order(steps, reverse))[::-1]
     dh = d_hs[order[0]]
     for i, t in enumerate(order):
         before = order[i + 1] if i + 1 < steps else None
         h_prev = s.h0 if before is None else s.hs[before]
-        dh_new = _step_gate_grads(t, dh, h_prev, s, d_a[t], d_q[t], one)
+        dh_new = _step_gate_grads(t, dh, h_prev, s, d_a[t], d_q[t])
         if s.raw is not None:
             d_raw[t] = layer_norm_step_backward(
                 d_q[t], s.raw[t], s.mean[t], s.rstd[t], s.ln_weight_hh
@@ -183,7 +183,7 @@ def _backward(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor | None, ..
 
 
 def _step_gate_grads(
-    t: int, dh: Tensor, h_prev: Tensor, s: _Saved, d_a_t: Tensor, d_q_t: Tensor, one: Tensor
+    t: int, dh: Tensor, h_prev: Tensor, s: _Saved, d_a_t: Tensor, d_q_t: Tensor
 ) -> Tensor:
     """Write ``δa_t`` and ``δq_t`` (B, 3H); return ``δĥ_t = (1 - k) δh_t``.
 
@@ -198,8 +198,8 @@ def _step_gate_grads(
     d_a_n = tanh_backward(d_n, n, grad_input=d_a_t[:, 2 * H :])  # ⊙ (1 - n²)
     torch.sub(h_prev, n, out=d_a_t[:, H : 2 * H]).mul_(dh_new)  # ∂L/∂z = δĥ (h_{t-1} - n)
     torch.mul(d_a_n, s.q[t][:, 2 * H :], out=d_a_t[:, :H])  # ∂L/∂r = δa_n ⊙ q_n
-    rz = g_t[:, : 2 * H]
-    d_a_t[:, : 2 * H].mul_(torch.addcmul(rz, rz, rz, value=-1))  # ⊙ σ' of r and z
+    d_rz = d_a_t[:, : 2 * H]
+    sigmoid_backward(d_rz, g_t[:, : 2 * H], grad_input=d_rz)  # ⊙ σ' of r and z
     d_q_t[:, : 2 * H].copy_(d_a_t[:, : 2 * H])
     torch.mul(d_a_n, r, out=d_q_t[:, 2 * H :])
     return dh_new

@@ -42,6 +42,7 @@ from rnnkit.cells.base import LSTMState
 from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
+    Buffers,
     finish,
     first_step,
     input_side,
@@ -50,6 +51,8 @@ from rnnkit.engines.bptt.common import (
     layer_norm_step,
     layer_norm_step_backward,
     recurrent_weight_grad,
+    sigmoid_backward,
+    tanh_backward,
     time_order,
 )
 from rnnkit.engines.loop import ScanResult
@@ -92,7 +95,7 @@ class LSTMRecurrence(torch.autograd.Function):
         a = a.contiguous()
         saved = _forward(
             a, weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole,
-            keep_h, keep_c, recurrent_mask, reverse,
+            keep_h, keep_c, recurrent_mask, reverse, any(ctx.needs_input_grad),
         )  # fmt: skip
         ctx.reverse = reverse
         ctx.save_for_backward(
@@ -121,70 +124,70 @@ def _forward(
     keep_c: Tensor | None,
     recurrent_mask: Tensor | None,
     reverse: bool,
+    save: bool,
 ) -> tuple[Tensor | None, ...]:
     """The forward loop; returns the outputs, then what the backward needs."""
     steps, batch, rows = a.shape
     H = rows // 4
-    new = a.new_empty
-    hs, cs, tau, gates = (
-        new(steps, batch, H),
-        new(steps, batch, H),
-        new(steps, batch, H),
-        new(steps, batch, rows),
-    )
-    c_new = cs if keep_c is None else new(steps, batch, H)  # ĉ_t before zoneout
-    h_new = None if keep_h is None else new(batch, H)  # scratch for ĥ_t
-    h_in = None if recurrent_mask is None else new(steps, batch, H)  # m_h ⊙ h_{t-1}, for dW_hh
-    raw = None if ln_weight_hh is None else new(steps, batch, rows)  # W̃ h̃ before LN
-    stats_h: list[Any] = [None] * steps
-    stats_c: list[Any] = [None] * steps
-    pre = new(batch, rows)
+    buf = Buffers(a, steps, save)
+    hs, cs = buf.new(batch, H, always=True), buf.new(batch, H, always=True)
+    gates, tau = buf.new(batch, rows), buf.new(batch, H)
+    c_new = cs if keep_c is None else buf.new(batch, H)  # ĉ_t before zoneout
+    h_in = None if recurrent_mask is None else buf.new(batch, H)  # m_h ⊙ h_{t-1}, for dW_hh
+    ln_h = None if ln_weight_hh is None else _LNBuffers(buf, batch, rows)  # W̃ h̃ before LN
+    ln_c = None if ln_weight_c is None else _LNBuffers(buf, batch, H, input_saved=True)
+    pre, h_new = a.new_empty(batch, rows), a.new_empty(batch, H)
     w_t = weight_hh.t()
     h, c = h0, c0
     for t in time_order(steps, reverse):
-        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[t])
-        if raw is None:
+        k = buf.slot(t)
+        x_h = h if h_in is None else torch.mul(h, recurrent_mask, out=h_in[k])
+        if ln_h is None:
             torch.addmm(a[t], x_h, w_t, out=pre)
         else:
-            torch.mm(x_h, w_t, out=raw[t])
-            normed, mean, rstd = layer_norm_step(raw[t], ln_weight_hh, None)
-            torch.add(a[t], normed, out=pre)
-            stats_h[t] = (mean, rstd)
-        g_t = gates[t]
+            torch.mm(x_h, w_t, out=ln_h.x[k])
+            ln_h.normalize(k, ln_weight_hh, None, out=pre).add_(a[t])
+        g_t = gates[k]
         if peephole is not None:  # i and f peek at c_{t-1}
             pre[:, : 2 * H].view(batch, 2, H).addcmul_(peephole[:2], c.unsqueeze(1))
         torch.sigmoid(pre, out=g_t)  # i, f, o (g is overwritten next)
         torch.tanh(pre[:, 2 * H : 3 * H], out=g_t[:, 2 * H : 3 * H])
-        cn = c_new[t]
+        cn = c_new[t if keep_c is None else k]
         torch.mul(g_t[:, H : 2 * H], c, out=cn)
         cn.addcmul_(g_t[:, :H], g_t[:, 2 * H : 3 * H])  # ĉ = f ⊙ c + i ⊙ g
         o = g_t[:, 3 * H :]
         if peephole is not None:  # o peeks at the new cell state
             torch.sigmoid(pre[:, 3 * H :].addcmul_(peephole[2], cn), out=o)
-        if ln_weight_c is None:
-            torch.tanh(cn, out=tau[t])
+        if ln_c is None:
+            torch.tanh(cn, out=tau[k])
         else:
-            shown, mean, rstd = layer_norm_step(cn, ln_weight_c, ln_bias_c)
-            torch.tanh(shown, out=tau[t])
-            stats_c[t] = (mean, rstd)
-        if h_new is None:
-            torch.mul(o, tau[t], out=hs[t])
+            shown = layer_norm_step(cn, ln_weight_c, ln_bias_c, h_new, ln_c.mean[k], ln_c.rstd[k])
+            torch.tanh(shown, out=tau[k])
+        if keep_h is None:
+            torch.mul(o, tau[k], out=hs[t])
         else:
-            torch.lerp(torch.mul(o, tau[t], out=h_new), h, keep_h[t], out=hs[t])
+            torch.lerp(torch.mul(o, tau[k], out=h_new), h, keep_h[t], out=hs[t])
         if keep_c is not None:
             torch.lerp(cn, c, keep_c[t], out=cs[t])
         h, c = hs[t], cs[t]
-    mean_h, rstd_h = _stack_stats(stats_h)
-    mean_c, rstd_c = _stack_stats(stats_c)
+    raw, mean_h, rstd_h = (None, None, None) if ln_h is None else (ln_h.x, ln_h.mean, ln_h.rstd)
+    mean_c, rstd_c = (None, None) if ln_c is None else (ln_c.mean, ln_c.rstd)
     return hs, cs, gates, tau, c_new, h_in, raw, mean_h, rstd_h, mean_c, rstd_c
 
 
-def _stack_stats(stats: list[Any]) -> tuple[Tensor | None, Tensor | None]:
-    """Per-step LN ``(mean, rstd)`` pairs → two ``(T, B, 1)`` tensors (or ``None``)."""
-    if stats[0] is None:
-        return None, None
-    means, rstds = zip(*stats, strict=True)
-    return torch.stack(means), torch.stack(rstds)
+class _LNBuffers:
+    """One LN's per-step input, mean and rstd (what its backward needs).
+
+    ``input_saved``: the LN input is already kept elsewhere (the cell state), so only
+    the statistics get buffers.
+    """
+
+    def __init__(self, buf: Buffers, batch: int, width: int, *, input_saved: bool = False) -> None:
+        self.x = None if input_saved else buf.new(batch, width)
+        self.mean, self.rstd = buf.new(batch, 1), buf.new(batch, 1)
+
+    def normalize(self, k: int, weight: Tensor, bias: Tensor | None, out: Tensor) -> Tensor:
+        return layer_norm_step(self.x[k], weight, bias, out, self.mean[k], self.rstd[k])
 
 
 class _Saved(NamedTuple):
@@ -220,13 +223,12 @@ def _backward(reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved) -> tuple[Ten
     d_pre = s.gates.new_empty(steps, batch, rows)  # δâ_t, the gate gradients
     d_raw = d_pre if s.raw is None else s.gates.new_empty(steps, batch, rows)
     d_shown = None if s.ln_weight_c is None else s.gates.new_empty(steps, batch, H)
-    one = s.gates.new_ones(())
     order = list(time_order(steps, reverse))[::-1]
     dh, dc = d_hs[order[0]], d_cs[order[0]]
     for n, t in enumerate(order):
         before = order[n + 1] if n + 1 < steps else None
         c_prev = s.c0 if before is None else s.cs[before]
-        dcn = _step_gate_grads(t, dh, dc, c_prev, s, d_pre[t], d_shown, one)
+        dcn = _step_gate_grads(t, dh, dc, c_prev, s, d_pre[t], d_shown)
         if s.raw is not None:
             d_raw[t] = layer_norm_step_backward(
                 d_pre[t], s.raw[t], s.mean_h[t], s.rstd_h[t], s.ln_weight_hh
@@ -252,35 +254,37 @@ def _step_gate_grads(
     s: _Saved,
     d_t: Tensor,
     d_shown: Tensor | None,
-    one: Tensor,
 ) -> Tensor:
     """Write ``δâ_t`` (B, 4H) into ``d_t``; return ``δĉ_t``.
 
-    The factors are computed here, per step, on ``(B, ·)`` tensors that stay in cache:
-    precomputing them for all steps at once costs more (fresh ``(T, B, H)`` buffers).
+    Per step, on ``(B, ·)`` tensors that stay in cache: precomputing the factors for all
+    steps at once was slower on CPU (it needs fresh ``(T, B, H)`` buffers).
     """
     H = dh.shape[-1]
     g_t, tau_t = s.gates[t], s.tau[t]
-    i, g = g_t[:, :H], g_t[:, 2 * H : 3 * H]
-    slope = torch.addcmul(g_t, g_t, g_t, value=-1)  # σ' = x(1-x) of i, f, o
-    torch.addcmul(one, g, g, value=-1, out=slope[:, 2 * H : 3 * H])  # tanh' = 1-g² of g
+    i, g, o = g_t[:, :H], g_t[:, 2 * H : 3 * H], g_t[:, 3 * H :]
     dh_new = dh if s.keep_h is None else torch.addcmul(dh, dh, s.keep_h[t], value=-1)
-    d_o = torch.mul(tau_t, dh_new, out=d_t[:, 3 * H :]).mul_(slope[:, 3 * H :])
-    through_h = torch.addcmul(one, tau_t, tau_t, value=-1).mul_(g_t[:, 3 * H :])  # o(1-τ²)
+    d_o = sigmoid_backward(
+        torch.mul(tau_t, dh_new, out=d_t[:, 3 * H :]), o, grad_input=d_t[:, 3 * H :]
+    )
     carried = dc if s.keep_c is None else torch.addcmul(dc, dc, s.keep_c[t], value=-1)
+    through_h = dh_new * o
+    tanh_backward(through_h, tau_t, grad_input=through_h)  # ∂L/∂(shown ĉ): h = o ⊙ tanh(·)
     if d_shown is None:
-        dcn = torch.addcmul(carried, dh_new, through_h)
+        dcn = through_h.add_(carried)
     else:  # the LN on ĉ sits between the state and the tanh
-        torch.mul(dh_new, through_h, out=d_shown[t])
+        d_shown[t] = through_h
         dcn = layer_norm_step_backward(
-            d_shown[t], s.c_new[t], s.mean_c[t], s.rstd_c[t], s.ln_weight_c
+            through_h, s.c_new[t], s.mean_c[t], s.rstd_c[t], s.ln_weight_c
         ).add_(carried)
     if s.peephole is not None:
         dcn.addcmul_(s.peephole[2], d_o)  # o reads ĉ_t through p_o
-    torch.mul(g, dcn, out=d_t[:, :H])
-    torch.mul(c_prev, dcn, out=d_t[:, H : 2 * H])
-    torch.mul(i, dcn, out=d_t[:, 2 * H : 3 * H])
-    d_t[:, : 3 * H].mul_(slope[:, : 3 * H])
+    torch.mul(g, dcn, out=d_t[:, :H])  # then ⊙ σ'(i)
+    torch.mul(c_prev, dcn, out=d_t[:, H : 2 * H])  # then ⊙ σ'(f)
+    if_ = d_t[:, : 2 * H]
+    sigmoid_backward(if_, g_t[:, : 2 * H], grad_input=if_)
+    d_g = torch.mul(i, dcn, out=d_t[:, 2 * H : 3 * H])
+    tanh_backward(d_g, g, grad_input=d_g)
     return dcn
 
 

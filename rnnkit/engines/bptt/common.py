@@ -135,16 +135,19 @@ def input_side(
 
 
 def layer_norm_step(
-    x: Tensor, weight: Tensor, bias: Tensor | None, out: Tensor, mean: Tensor, rstd: Tensor
+    x: Tensor, weight: Tensor, bias: Tensor | None, mean: Tensor, rstd: Tensor
 ) -> Tensor:
-    """LN over the last dim of a ``(B, N)`` step, written into ``out``, ``mean``, ``rstd``.
+    """LN over the last dim of a ``(B, N)`` step; its statistics are copied into ``mean``
+    and ``rstd`` (``(B, 1)`` slots of the buffers the backward reads).
 
-    ATen's fused kernel with ``out=``: no per-step allocation, and the statistics land
-    directly in the ``(T, B, 1)`` buffers the backward reads.
+    The functional kernel plus two tiny copies: ``native_layer_norm.out`` was measured
+    slower (it runs the functional kernel and copies all three results).
     """
-    torch.ops.aten.native_layer_norm.out(
-        x, (x.shape[-1],), weight, bias, LAYER_NORM_EPS, out0=out, out1=mean, out2=rstd
+    out, step_mean, step_rstd = torch.native_layer_norm(
+        x, (x.shape[-1],), weight, bias, LAYER_NORM_EPS
     )
+    mean.copy_(step_mean)
+    rstd.copy_(step_rstd)
     return out
 
 

@@ -118,7 +118,7 @@ def _forward(
             torch.addmm(a[t], x_h, w_t, out=new)
         else:
             torch.mm(x_h, w_t, out=raw[k])
-            layer_norm_step(raw[k], ln_weight_hh, None, new, mean[k], rstd[k]).add_(a[t])
+            torch.add(a[t], layer_norm_step(raw[k], ln_weight_hh, None, mean[k], rstd[k]), out=new)
         activate(new)
         if keep is not None:
             torch.lerp(new, h, keep[t], out=hs[t])

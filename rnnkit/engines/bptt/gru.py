@@ -123,7 +123,7 @@ def _forward(
         q_t = q[k]
         if raw is not None:
             torch.mm(x_h, w_t, out=raw[k])
-            layer_norm_step(raw[k], ln_weight_hh, bias, q_t, mean[k], rstd[k])
+            q_t.copy_(layer_norm_step(raw[k], ln_weight_hh, bias, mean[k], rstd[k]))
         elif bias is None:
             torch.mm(x_h, w_t, out=q_t)
         else:

@@ -146,7 +146,7 @@ def _forward(
             torch.addmm(a[t], x_h, w_t, out=pre)
         else:
             torch.mm(x_h, w_t, out=ln_h.x[k])
-            ln_h.normalize(k, ln_weight_hh, None, out=pre).add_(a[t])
+            torch.add(a[t], ln_h.normalize(k, ln_weight_hh, None), out=pre)
         g_t = gates[k]
         if peephole is not None:  # i and f peek at c_{t-1}
             pre[:, : 2 * H].view(batch, 2, H).addcmul_(peephole[:2], c.unsqueeze(1))
@@ -161,7 +161,7 @@ def _forward(
         if ln_c is None:
             torch.tanh(cn, out=tau[k])
         else:
-            shown = layer_norm_step(cn, ln_weight_c, ln_bias_c, h_new, ln_c.mean[k], ln_c.rstd[k])
+            shown = layer_norm_step(cn, ln_weight_c, ln_bias_c, ln_c.mean[k], ln_c.rstd[k])
             torch.tanh(shown, out=tau[k])
         if keep_h is None:
             torch.mul(o, tau[k], out=hs[t])
@@ -186,8 +186,8 @@ class _LNBuffers:
         self.x = None if input_saved else buf.new(batch, width)
         self.mean, self.rstd = buf.new(batch, 1), buf.new(batch, 1)
 
-    def normalize(self, k: int, weight: Tensor, bias: Tensor | None, out: Tensor) -> Tensor:
-        return layer_norm_step(self.x[k], weight, bias, out, self.mean[k], self.rstd[k])
+    def normalize(self, k: int, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return layer_norm_step(self.x[k], weight, bias, self.mean[k], self.rstd[k])
 
 
 class _Saved(NamedTuple):

@@ -6,10 +6,14 @@ Cells (one step, readable gate by gate) → layers (any cell over time) → mode
 from rnnkit.cells import (
     Cell,
     GRUCell,
+    GRUVariantCell,
     LSTMCell,
     LSTMState,
+    LSTMVariantCell,
     RecurrentCell,
     RNNCell,
+    RNNVariantCell,
+    VariantOptions,
 )
 from rnnkit.layers import GRU, LSTM, RNN, Recurrent, TimeDistributed, last_step
 
@@ -21,12 +25,16 @@ __all__ = [
     "RNN",
     "Cell",
     "GRUCell",
+    "GRUVariantCell",
     "LSTMCell",
     "LSTMState",
+    "LSTMVariantCell",
     "RNNCell",
+    "RNNVariantCell",
     "Recurrent",
     "RecurrentCell",
     "TimeDistributed",
+    "VariantOptions",
     "__version__",
     "last_step",
 ]

@@ -4,6 +4,8 @@
   standard RNN/LSTM/GRU configurations; see :mod:`rnnkit.layers.standard`.
 * ``loop`` — :mod:`rnnkit.engines.loop`, a Python loop that runs any cell; the
   reference every other engine is tested against.
+* ``bptt`` — :mod:`rnnkit.engines.bptt`, a hand-derived backward per cell family
+  (Elman, LSTM, GRU and their variants): near-fused speed for what fused kernels lack.
 """
 
 from rnnkit.engines.loop import (
@@ -13,6 +15,7 @@ from rnnkit.engines.loop import (
     StepFn,
     StepRecord,
     StepRecorder,
+    is_recording,
     merge_directions,
     record_steps,
     run_stack,
@@ -28,6 +31,7 @@ __all__ = [
     "StepFn",
     "StepRecord",
     "StepRecorder",
+    "is_recording",
     "merge_directions",
     "record_steps",
     "run_stack",

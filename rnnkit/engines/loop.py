@@ -107,6 +107,12 @@ def record_steps() -> Iterator[StepRecorder]:
         _RECORDER.reset(token)
 
 
+def is_recording() -> bool:
+    """Whether a :func:`record_steps` block is active (engines that skip the per-step
+    Python loop cannot record, so automatic engine choice falls back to this one)."""
+    return _RECORDER.get() is not None
+
+
 def step_mask(lengths: Tensor | None, num_steps: int) -> Tensor | None:
     """``valid[t, b] = t < lengths[b]`` as a ``(T, B)`` bool tensor, or ``None``."""
     if lengths is None:
@@ -221,11 +227,13 @@ def run_stack(
     dropout: float = 0.0,
     training: bool = False,
     return_states: bool = False,
+    scan_fn: Callable[..., ScanResult] = scan,
 ) -> StackResult:
     """Run stacked, optionally bidirectional, recurrences.
 
     Arguments:
-        steps: ``steps[layer][direction]``, one or two step functions per layer.
+        steps: ``steps[layer][direction]``, one or two step functions per layer (or
+            whatever ``scan_fn`` takes in their place).
         x: time-major input ``(T, B, I)``.
         initial: initial state per (layer, direction), layer-major: index ``k * D + d``.
         lengths: ``(B,)`` valid lengths on ``x.device``, or ``None``.
@@ -233,6 +241,10 @@ def run_stack(
         dropout: dropout on the outputs of every layer but the last (training only).
         training: whether dropout is active.
         return_states: also return every step's state.
+        scan_fn: runs one (layer, direction) over time, called as
+            ``scan_fn(steps[k][d], x, state, valid=, reverse=, return_states=)``;
+            :func:`scan` here, the BPTT engine passes its own (same stacking, lengths,
+            inter-layer dropout and merging for every engine).
 
     Returns:
         A :class:`StackResult`.
@@ -244,7 +256,7 @@ def run_stack(
     last = x.new_zeros(0)
     for k, layer_steps in enumerate(steps):
         results = [
-            scan(
+            scan_fn(
                 step,
                 layer_input,
                 initial[k * len(layer_steps) + d],

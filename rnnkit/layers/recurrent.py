@@ -11,7 +11,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.base import Cell, CellFactory, RecurrentCell, State, map_state, state_leaves
-from rnnkit.engines.loop import MERGE_MODES, StepFn, run_stack, stack_states
+from rnnkit.cells.variants import MaskedCell
+from rnnkit.engines.bptt import cell_runner, run_sequence, supports_cell
+from rnnkit.engines.loop import MERGE_MODES, StepFn, is_recording, run_stack, scan, stack_states
 from rnnkit.layers._sequence import (
     SequenceBatch,
     check_state,
@@ -23,6 +25,8 @@ from rnnkit.layers._sequence import (
     restore_output,
     restore_states,
 )
+
+RECURRENT_ENGINES = ("auto", "bptt", "loop")
 
 
 def is_cell(obj: Any) -> bool:
@@ -58,6 +62,11 @@ class Recurrent(nn.Module):
         return_sequences: return every step's output; ``False`` returns each
             direction's *final* output (forward at the last valid step, backward
             at step 0), merged: ``(B, F)``.
+        engine: ``"auto"`` (default), ``"bptt"`` or ``"loop"``. ``"auto"`` runs the BPTT
+            engine when it has a backward for every cell (the built-in cells and their
+            variants, or cells registered with
+            :func:`rnnkit.engines.bptt.register_cell`) and the loop engine otherwise, or
+            inside :func:`rnnkit.engines.record_steps`. See :meth:`engine_for`.
 
     Call:
         ``layer(x, state=None, *, lengths=None, return_states=False)``
@@ -99,6 +108,7 @@ class Recurrent(nn.Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         return_sequences: bool = True,
+        engine: str = "auto",
     ) -> None:
         super().__init__()
         if merge_mode not in MERGE_MODES:
@@ -118,6 +128,38 @@ class Recurrent(nn.Module):
         )
         self.input_size: int = self.cells[0].input_size
         self.output_size: int = _merged_size(self.cells[-self.num_directions :], merge_mode)
+        self._set_engine(engine)
+        self.engine_for()  # a forced engine that cannot run these cells fails now
+
+    def _set_engine(self, engine: str) -> None:
+        if engine not in RECURRENT_ENGINES:
+            raise ValueError(
+                f"Recurrent: engine must be one of {RECURRENT_ENGINES}, got {engine!r}"
+            )
+        self.engine = engine
+
+    def engine_for(self, *, return_states: bool = False) -> str:
+        """The engine a call runs on: ``"bptt"`` or ``"loop"`` (both give per-step states).
+
+        ``"auto"`` → ``"bptt"`` if the engine supports every cell and no
+        :func:`rnnkit.engines.record_steps` block is active, else ``"loop"``. A forced
+        ``"bptt"`` with an unsupported cell raises, naming it.
+        """
+        del return_states  # both engines return per-step states
+        if self.engine == "loop":
+            return "loop"
+        supported = all(supports_cell(c) for c in self.cells)
+        if self.engine == "auto":
+            return "bptt" if supported and not is_recording() else "loop"
+        if not supported:
+            bad = next(c for c in self.cells if not supports_cell(c))
+            cell_runner(bad)  # raises the engine's explanation
+        return "bptt"
+
+    @property
+    def active_engine(self) -> str:
+        """The engine a plain call runs on."""
+        return self.engine_for()
 
     def cell(self, layer: int = 0, direction: int = 0) -> Cell:
         """The cell of one layer and direction (0 forward, 1 backward)."""
@@ -148,8 +190,14 @@ class Recurrent(nn.Module):
         )
         batch = prepare_input(x, info, batch_first=self.batch_first)
         initial = self._initial_states(state, batch)
+        engine = self.engine_for(return_states=return_states)
+        masks = self._sample_masks(batch)
+        make = _bptt_runner if engine == "bptt" else _loop_step
         steps = [
-            [step_function(self.cell(k, d)) for d in range(self.num_directions)]
+            [
+                make(self.cell(k, d), masks[k * self.num_directions + d], d)
+                for d in range(self.num_directions)
+            ]
             for k in range(self.num_layers)
         ]
         result = run_stack(
@@ -161,6 +209,7 @@ class Recurrent(nn.Module):
             dropout=self.dropout,
             training=self.training,
             return_states=return_states,
+            scan_fn=run_sequence if engine == "bptt" else scan,
         )
         if self.return_sequences:
             output = restore_output(result.output, batch)
@@ -170,6 +219,14 @@ class Recurrent(nn.Module):
         if return_states:
             return output, final, restore_states(result.states, batch)
         return output, final
+
+    def _sample_masks(self, batch: SequenceBatch) -> list[Any]:
+        """Each cell's masks for this call (``None`` for cells without), drawn once, in order."""
+        steps, size = batch.x.shape[0], batch.batch_size
+        return [
+            c.sample_masks(size, steps, like=batch.x) if isinstance(c, MaskedCell) else None
+            for c in self.cells
+        ]
 
     def _initial_states(self, state: State | None, batch: SequenceBatch) -> list[State]:
         x = batch.x
@@ -197,7 +254,21 @@ class Recurrent(nn.Module):
             options.append(f"dropout={self.dropout}")
         if not self.return_sequences:
             options.append("return_sequences=False")
+        if self.engine != "auto":
+            options.append(f"engine={self.engine!r}")
         return ", ".join(options)
+
+
+def _loop_step(cell: Cell, masks: Any, direction: int) -> StepFn:
+    """The loop engine's step: the cell's own, under this sequence's masks if it has any."""
+    if masks is None:
+        return step_function(cell)
+    return cell.sequence_step(masks, reverse=direction == 1)  # type: ignore[attr-defined]
+
+
+def _bptt_runner(cell: Cell, masks: Any, direction: int) -> Any:
+    del direction  # the runner is told the direction by run_stack
+    return cell_runner(cell, masks)
 
 
 def _merged_size(cells: Sequence[Cell], merge_mode: str) -> int:

@@ -9,17 +9,28 @@ GPU), so they cost what ``torch.nn`` costs. On top of that they take:
   (zero-length sequences allowed: they output zeros and keep their initial state);
 * ``return_states=True`` — every step's ``h_t`` (and ``c_t``), which fused kernels
   cannot give (pytorch/pytorch#31423); the layer switches to the loop engine;
-* ``engine=`` — ``"auto"`` (default), or force ``"fused"`` / ``"loop"``.
+* ``engine=`` — ``"auto"`` (default), or force ``"fused"`` / ``"bptt"`` / ``"loop"``;
+* the cell variants of :mod:`rnnkit.cells.variants` as keywords (``layer_norm``,
+  ``peephole``, ``zoneout_h``, ``zoneout_c``, ``input_dropout``, ``recurrent_dropout``,
+  ``weight_drop``, ``forget_bias``, ``recurrent_init``), which run on the BPTT engine.
 
 The loop engine runs the readable steps of :mod:`rnnkit.cells` with the layer's own
-parameters; tests hold it equal to the fused kernels.
+parameters; tests hold it equal to the fused kernels and to the BPTT engine.
+
+Engine choice (``engine="auto"``, see :meth:`_StandardLayer.engine_for`): the fused
+kernel for a standard configuration; the loop engine for ``return_states`` on a standard
+configuration (unchanged from before the BPTT engine, and what ``record_steps`` users
+rely on); the BPTT engine whenever a variant changes the forward pass (layer norm,
+peepholes, zoneout, dropouts), unless a :func:`rnnkit.engines.record_steps` block is
+active, which only the loop engine can serve. Init-only options (``forget_bias``,
+``recurrent_init``) keep the fused kernel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +40,18 @@ from rnnkit.cells.base import LSTMState, State, map_state
 from rnnkit.cells.gru import gru_step
 from rnnkit.cells.lstm import lstm_step
 from rnnkit.cells.rnn import rnn_step
-from rnnkit.engines.loop import StepFn, run_stack
+from rnnkit.cells.variants import (
+    SequenceSteps,
+    VariantMasks,
+    VariantOptions,
+    VariantWeights,
+    init_variant_,
+    masked_step_fn,
+    sample_masks,
+    variant_parameter_shapes,
+)
+from rnnkit.engines.bptt import family_runner, run_sequence
+from rnnkit.engines.loop import StepFn, is_recording, run_stack, scan
 from rnnkit.layers._sequence import (
     InputInfo,
     SequenceBatch,
@@ -41,8 +63,9 @@ from rnnkit.layers._sequence import (
     restore_output,
     restore_states,
 )
+from rnnkit.layers.recurrent import Recurrent
 
-ENGINES = ("auto", "fused", "loop")
+ENGINES = ("auto", "fused", "bptt", "loop")
 
 
 def _check_config(
@@ -71,6 +94,48 @@ class _StandardLayer(nn.RNNBase):
     """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
 
     engine: str
+    family: ClassVar[str]
+    variant: VariantOptions = VariantOptions()
+
+    def _set_variant(self, options: VariantOptions) -> None:
+        """Validate the variant options and add their parameters to every layer/direction.
+
+        Extra parameters follow torch's naming: ``{name}_l{k}{_reverse}``, for example
+        ``ln_weight_hh_l0`` or ``weight_ci_l1_reverse``.
+        """
+        name = type(self).__name__
+        options.check(self.family, name, bias=self.bias)
+        if options.changes_forward and self.proj_size:
+            raise ValueError(
+                f"{name}: proj_size={self.proj_size} cannot be combined with the variant "
+                f"options ({options.describe()}); the variants run without projection"
+            )
+        self.variant = options
+        factory = {"device": self.weight_hh_l0.device, "dtype": self.weight_hh_l0.dtype}
+        shapes = variant_parameter_shapes(self.family, options, self.hidden_size)
+        for k in range(self.num_layers):
+            for d in range(self.num_directions):
+                for base, shape in shapes.items():
+                    param = nn.Parameter(torch.empty(shape, **factory))
+                    self.register_parameter(base + _suffix(k, d), param)
+        self._init_variant()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()  # torch's U(−1/√H, 1/√H) for every parameter
+        self._init_variant()
+
+    def _init_variant(self) -> None:
+        # nn.RNNBase.__init__ calls reset_parameters before the options exist.
+        if "variant" not in self.__dict__:
+            return
+        for k in range(self.num_layers):
+            for d in range(self.num_directions):
+                init_variant_(self.variant_weights(k, d), self.variant, self.hidden_size)
+
+    def variant_weights(self, layer: int, direction: int) -> VariantWeights:
+        """One layer and direction's parameters (torch's and the variants') by base name."""
+        suffix = _suffix(layer, direction)
+        return VariantWeights(*(getattr(self, n + suffix, None) for n in VariantWeights._fields))
 
     def _set_engine(self, engine: str) -> None:
         if engine not in ENGINES:
@@ -89,13 +154,32 @@ class _StandardLayer(nn.RNNBase):
         return self.num_directions * (self.proj_size or self.hidden_size)
 
     def engine_for(self, *, return_states: bool = False) -> str:
-        """The engine a call with these options runs on (``"fused"`` or ``"loop"``)."""
+        """The engine a call with these options runs on: ``"fused"``, ``"bptt"`` or ``"loop"``.
+
+        ``"auto"``: a variant that changes the forward pass → ``"bptt"`` (``"loop"`` inside
+        :func:`rnnkit.engines.record_steps`); otherwise ``"loop"`` with ``return_states``
+        and ``"fused"`` without. A forced engine that cannot run the call raises.
+        """
+        name = type(self).__name__
+        variant = self.variant.changes_forward
         if self.engine == "auto":
+            if variant:
+                return "loop" if is_recording() else "bptt"
             return "loop" if return_states else "fused"
+        if self.engine == "fused" and variant:
+            raise ValueError(
+                f"{name}: fused kernels cannot run the variant options "
+                f"({self.variant.describe()}); use engine='auto', 'bptt' or 'loop'"
+            )
         if self.engine == "fused" and return_states:
             raise ValueError(
-                f"{type(self).__name__}: return_states=True needs the 'loop' engine (fused "
+                f"{name}: return_states=True needs the 'loop' engine (fused "
                 "kernels keep only the last state); use engine='auto' or engine='loop'"
+            )
+        if self.engine == "bptt" and self.proj_size:
+            raise ValueError(
+                f"{name}: the BPTT engine does not implement projections (proj_size="
+                f"{self.proj_size}); use engine='fused' or 'loop'"
             )
         return self.engine
 
@@ -151,7 +235,7 @@ class _StandardLayer(nn.RNNBase):
             initial = prepare_state(state, info.unbatched)
         if engine == "fused":
             return self._forward_fused_lengths(batch, info.lengths, initial)
-        return self._forward_loop(batch, initial, return_states)
+        return self._forward_stack(batch, initial, return_states, engine)
 
     # -- state layout -----------------------------------------------------------------
 
@@ -201,21 +285,31 @@ class _StandardLayer(nn.RNNBase):
     def _from_torch(self, hidden: Any) -> State:
         return hidden
 
-    def _forward_loop(
-        self, batch: SequenceBatch, initial: State, return_states: bool
+    def _forward_stack(
+        self, batch: SequenceBatch, initial: State, return_states: bool, engine: str
     ) -> tuple[Any, ...]:
+        """Run the layers on the loop or the BPTT engine (same stacking, lengths, dropout)."""
         count = self.num_layers * self.num_directions
-        result = run_stack(
-            [
-                [self._step(k, d) for d in range(self.num_directions)]
+        masks = self._sample_masks(batch)
+        if engine == "bptt":
+            steps: list[list[Any]] = [
+                [self._runner(k, d, masks) for d in range(self.num_directions)]
                 for k in range(self.num_layers)
-            ],
+            ]
+        else:
+            steps = [
+                [self._loop_step(k, d, masks) for d in range(self.num_directions)]
+                for k in range(self.num_layers)
+            ]
+        result = run_stack(
+            steps,
             batch.x,
             [map_state(lambda s, i=i: s[i], initial) for i in range(count)],
             lengths=batch.lengths,
             dropout=self.dropout,
             training=self.training,
             return_states=return_states,
+            scan_fn=run_sequence if engine == "bptt" else scan,
         )
         output = restore_output(result.output, batch)
         final = restore_final(result.final, batch)
@@ -223,9 +317,62 @@ class _StandardLayer(nn.RNNBase):
             return output, final, restore_states(result.states, batch)
         return output, final
 
+    def sample_masks(
+        self, batch_size: int, num_steps: int, *, like: Tensor
+    ) -> list[VariantMasks] | None:
+        """Draw every (layer, direction)'s masks for one call, layer-major (index ``k*D + d``).
+
+        What ``forward`` does first, for any engine; ``None`` without variants that
+        change the forward pass. In eval mode nothing random is drawn.
+        """
+        if not self.variant.changes_forward:
+            return None
+        size, masks = self.input_size, []
+        for _ in range(self.num_layers):
+            for _ in range(self.num_directions):
+                masks.append(
+                    sample_masks(
+                        self.variant,
+                        family=self.family,
+                        batch_size=batch_size,
+                        num_steps=num_steps,
+                        input_size=size,
+                        hidden_size=self.hidden_size,
+                        training=self.training,
+                        like=like,
+                    )
+                )
+            size = self.num_directions * self.hidden_size
+        return masks
+
+    def _sample_masks(self, batch: SequenceBatch) -> list[VariantMasks] | None:
+        return self.sample_masks(batch.batch_size, batch.x.shape[0], like=batch.x)
+
+    def _runner(self, layer: int, direction: int, masks: list[VariantMasks] | None) -> Any:
+        return family_runner(
+            self.family,
+            self.variant_weights(layer, direction),
+            self.variant,
+            None if masks is None else masks[layer * self.num_directions + direction],
+            nonlinearity=getattr(self, "nonlinearity", "tanh"),
+        )
+
+    def _loop_step(self, layer: int, direction: int, masks: list[VariantMasks] | None) -> StepFn:
+        if masks is None:
+            return self._step(layer, direction)
+        step = masked_step_fn(
+            self.family,
+            self.variant_weights(layer, direction),
+            self.variant,
+            nonlinearity=getattr(self, "nonlinearity", "tanh"),
+        )
+        return SequenceSteps(
+            step, masks[layer * self.num_directions + direction], reverse=direction == 1
+        )
+
     def _weights(self, layer: int, direction: int) -> dict[str, Tensor | None]:
         """This (layer, direction)'s parameters under torch.nn's names."""
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        suffix = _suffix(layer, direction)
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
         return {n: getattr(self, n + suffix, None) for n in names}
 
@@ -234,7 +381,22 @@ class _StandardLayer(nn.RNNBase):
 
     def extra_repr(self) -> str:
         base = super().extra_repr()
+        options = self.variant.describe()
+        base = f"{base}, {options}" if options else base
         return base if self.engine == "auto" else f"{base}, engine={self.engine!r}"
+
+
+def _suffix(layer: int, direction: int) -> str:
+    """torch's parameter-name suffix: ``_l{k}`` and ``_reverse`` for the backward direction."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def _lstm_only(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Pass LSTM-only options through to :meth:`VariantOptions.check`, which explains."""
+    unknown = sorted(set(given) - {"peephole", "zoneout_c", "forget_bias"})
+    if unknown:
+        raise TypeError(f"{name}: unexpected keyword argument(s) {unknown}")
+    return given
 
 
 class RNN(_StandardLayer, nn.RNN):
@@ -246,7 +408,10 @@ class RNN(_StandardLayer, nn.RNN):
     Arguments:
         As ``torch.nn.RNN``: ``input_size, hidden_size, num_layers=1,
         nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0,
-        bidirectional=False, device=None, dtype=None``; plus ``engine`` (keyword).
+        bidirectional=False, device=None, dtype=None``; plus, keyword-only, ``engine``
+        and the variants ``layer_norm``, ``zoneout_h``, ``input_dropout``,
+        ``recurrent_dropout``, ``weight_drop``, ``recurrent_init`` (see
+        :mod:`rnnkit.cells.variants`; they run on the BPTT engine).
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
@@ -258,6 +423,8 @@ class RNN(_StandardLayer, nn.RNN):
         >>> out.shape, h_n.shape
         (torch.Size([3, 5, 20]), torch.Size([2, 3, 20]))
     """
+
+    family = "rnn"
 
     def __init__(
         self,
@@ -273,6 +440,13 @@ class RNN(_StandardLayer, nn.RNN):
         dtype: torch.dtype | None = None,
         *,
         engine: str = "auto",
+        layer_norm: bool = False,
+        zoneout_h: float = 0.0,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        recurrent_init: str = "uniform",
+        **lstm_only: Any,
     ) -> None:
         _check_config("RNN", input_size, hidden_size, num_layers, 0)
         if nonlinearity not in ("tanh", "relu"):
@@ -290,7 +464,19 @@ class RNN(_StandardLayer, nn.RNN):
             device=device,
             dtype=dtype,
         )
+        self._set_variant(
+            VariantOptions(
+                layer_norm=layer_norm,
+                zoneout_h=zoneout_h,
+                input_dropout=input_dropout,
+                recurrent_dropout=recurrent_dropout,
+                weight_drop=weight_drop,
+                recurrent_init=recurrent_init,
+                **_lstm_only("RNN", lstm_only),
+            )
+        )
         self._set_engine(engine)
+        self.engine_for()  # a forced engine that cannot run this configuration fails now
 
     def _step(self, layer: int, direction: int) -> StepFn:
         w = self._weights(layer, direction)
@@ -319,7 +505,9 @@ class GRU(_StandardLayer, nn.GRU):
     Arguments:
         As ``torch.nn.GRU``: ``input_size, hidden_size, num_layers=1, bias=True,
         batch_first=False, dropout=0.0, bidirectional=False, device=None,
-        dtype=None``; plus ``engine`` (keyword).
+        dtype=None``; plus, keyword-only, ``engine`` and the variants ``layer_norm``,
+        ``zoneout_h``, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``,
+        ``recurrent_init`` (see :mod:`rnnkit.cells.variants`).
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
@@ -331,6 +519,8 @@ class GRU(_StandardLayer, nn.GRU):
         >>> out.shape, h_n.shape
         (torch.Size([64, 28, 128]), torch.Size([1, 64, 128]))
     """
+
+    family = "gru"
 
     def __init__(
         self,
@@ -345,6 +535,13 @@ class GRU(_StandardLayer, nn.GRU):
         dtype: torch.dtype | None = None,
         *,
         engine: str = "auto",
+        layer_norm: bool = False,
+        zoneout_h: float = 0.0,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        recurrent_init: str = "uniform",
+        **lstm_only: Any,
     ) -> None:
         _check_config("GRU", input_size, hidden_size, num_layers, 0)
         nn.GRU.__init__(
@@ -359,7 +556,19 @@ class GRU(_StandardLayer, nn.GRU):
             device=device,
             dtype=dtype,
         )
+        self._set_variant(
+            VariantOptions(
+                layer_norm=layer_norm,
+                zoneout_h=zoneout_h,
+                input_dropout=input_dropout,
+                recurrent_dropout=recurrent_dropout,
+                weight_drop=weight_drop,
+                recurrent_init=recurrent_init,
+                **_lstm_only("GRU", lstm_only),
+            )
+        )
         self._set_engine(engine)
+        self.engine_for()  # a forced engine that cannot run this configuration fails now
 
     def _step(self, layer: int, direction: int) -> StepFn:
         w = self._weights(layer, direction)
@@ -383,7 +592,11 @@ class LSTM(_StandardLayer, nn.LSTM):
     Arguments:
         As ``torch.nn.LSTM``: ``input_size, hidden_size, num_layers=1, bias=True,
         batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
-        device=None, dtype=None``; plus ``engine`` (keyword).
+        device=None, dtype=None``; plus, keyword-only, ``engine`` and the variants
+        ``layer_norm``, ``peephole``, ``zoneout_h``, ``zoneout_c``, ``input_dropout``,
+        ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``recurrent_init`` (see
+        :mod:`rnnkit.cells.variants`). Variants that change the forward pass run on the
+        BPTT engine and cannot be combined with ``proj_size``.
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H_out)``; ``h_n`` ``(L*D, B, H_out)``;
@@ -396,6 +609,8 @@ class LSTM(_StandardLayer, nn.LSTM):
         >>> out.shape, states.c.shape
         (torch.Size([5, 3, 40]), torch.Size([2, 5, 3, 20]))
     """
+
+    family = "lstm"
 
     def __init__(
         self,
@@ -411,6 +626,15 @@ class LSTM(_StandardLayer, nn.LSTM):
         dtype: torch.dtype | None = None,
         *,
         engine: str = "auto",
+        layer_norm: bool = False,
+        peephole: bool = False,
+        zoneout_h: float = 0.0,
+        zoneout_c: float = 0.0,
+        input_dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        forget_bias: float | None = None,
+        recurrent_init: str = "uniform",
     ) -> None:
         _check_config("LSTM", input_size, hidden_size, num_layers, proj_size)
         nn.LSTM.__init__(
@@ -426,7 +650,21 @@ class LSTM(_StandardLayer, nn.LSTM):
             device=device,
             dtype=dtype,
         )
+        self._set_variant(
+            VariantOptions(
+                layer_norm=layer_norm,
+                zoneout_h=zoneout_h,
+                input_dropout=input_dropout,
+                recurrent_dropout=recurrent_dropout,
+                weight_drop=weight_drop,
+                recurrent_init=recurrent_init,
+                peephole=peephole,
+                zoneout_c=zoneout_c,
+                forget_bias=forget_bias,
+            )
+        )
         self._set_engine(engine)
+        self.engine_for()  # a forced engine that cannot run this configuration fails now
 
     def _zero_state(self, batch_size: int, like: Tensor) -> LSTMState:
         size = (self.num_layers * self.num_directions, batch_size)
@@ -470,8 +708,10 @@ def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
     """Run every rnnkit layer inside ``module`` on ``engine`` for the duration of a block.
 
     Used to reach the reference path (``"loop"``) of a model whose layers normally
-    run fused, for example to record per-step gradients; parameters are shared, so
-    results agree with the usual engine (that is what the parity tests check).
+    run fused or on the BPTT engine, for example to record per-step gradients;
+    parameters are shared, so results agree with the usual engine (that is what the
+    parity tests check). :class:`rnnkit.Recurrent` layers are switched too, except to
+    ``"fused"``, which they do not have (they keep their engine then).
 
     Arguments:
         module: a model, or a single layer.
@@ -485,7 +725,10 @@ def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
         with use_engine(model, "loop"):
             loss = criterion(model(x), y)
     """
-    layers = [m for m in module.modules() if isinstance(m, _StandardLayer)]
+    if engine not in ENGINES:
+        raise ValueError(f"use_engine: engine must be one of {ENGINES}, got {engine!r}")
+    kinds = (_StandardLayer,) if engine == "fused" else (_StandardLayer, Recurrent)
+    layers = [m for m in module.modules() if isinstance(m, kinds)]
     previous = [layer.engine for layer in layers]
     try:
         for layer in layers:

@@ -23,7 +23,9 @@ configuration (unchanged from before the BPTT engine, and what ``record_steps`` 
 rely on); the BPTT engine whenever a variant changes the forward pass (layer norm,
 peepholes, zoneout, dropouts), unless a :func:`rnnkit.engines.record_steps` block is
 active, which only the loop engine can serve. Init-only options (``forget_bias``,
-``recurrent_init``) keep the fused kernel.
+``recurrent_init``) keep the fused kernel. One more case takes the BPTT engine: training
+on the CPU with ragged lengths (``lengths=`` or a ``PackedSequence``), where the packed
+fused kernel's backward costs 2.6–4× the BPTT engine's (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -153,19 +155,33 @@ class _StandardLayer(nn.RNNBase):
         """Features of each step's output: ``D * (proj_size or hidden_size)``."""
         return self.num_directions * (self.proj_size or self.hidden_size)
 
-    def engine_for(self, *, return_states: bool = False) -> str:
+    def engine_for(
+        self, *, return_states: bool = False, ragged: bool = False, device: Any = None
+    ) -> str:
         """The engine a call with these options runs on: ``"fused"``, ``"bptt"`` or ``"loop"``.
 
         ``"auto"``: a variant that changes the forward pass → ``"bptt"`` (``"loop"`` inside
-        :func:`rnnkit.engines.record_steps`); otherwise ``"loop"`` with ``return_states``
-        and ``"fused"`` without. A forced engine that cannot run the call raises.
+        :func:`rnnkit.engines.record_steps`); otherwise ``"loop"`` with ``return_states``,
+        ``"bptt"`` for a training call on the CPU whose sequences have different lengths
+        (``ragged``: the packed fused kernel's backward is 2.6–4× slower there, see
+        ``docs/benchmarks.md``), and ``"fused"`` for everything else. A forced engine
+        that cannot run the call raises.
+
+        Arguments:
+            return_states: the call asks for every step's state.
+            ragged: the batch's lengths differ from the number of steps somewhere.
+            device: the input's device (``None``: the parameters' device).
         """
         name = type(self).__name__
         variant = self.variant.changes_forward
         if self.engine == "auto":
             if variant:
                 return "loop" if is_recording() else "bptt"
-            return "loop" if return_states else "fused"
+            if return_states:
+                return "loop"
+            if ragged and self._cpu_training(device) and not is_recording():
+                return "bptt"
+            return "fused"
         if self.engine == "fused" and variant:
             raise ValueError(
                 f"{name}: fused kernels cannot run the variant options "
@@ -187,6 +203,13 @@ class _StandardLayer(nn.RNNBase):
     def active_engine(self) -> str:
         """The engine a plain call runs on."""
         return self.engine_for()
+
+    def _cpu_training(self, device: Any) -> bool:
+        """Gradients will flow through a call on the CPU (projections excepted)."""
+        if self.proj_size or not torch.is_grad_enabled():
+            return False
+        where = torch.device(device) if device is not None else self.weight_ih_l0.device
+        return where.type == "cpu" and any(p.requires_grad for p in self.parameters())
 
     def forward(  # type: ignore[override]
         self,
@@ -212,7 +235,6 @@ class _StandardLayer(nn.RNNBase):
             per-step states with ``return_states``.
         """
         name = type(self).__name__
-        engine = self.engine_for(return_states=return_states)
         info = inspect_input(
             input,
             lengths,
@@ -221,6 +243,9 @@ class _StandardLayer(nn.RNNBase):
             name=name,
             dtype=self.weight_ih_l0.dtype,
         )
+        data = input.data if isinstance(input, PackedSequence) else input
+        ragged = info.lengths is not None and not _all_full(info)
+        engine = self.engine_for(return_states=return_states, ragged=ragged, device=data.device)
         state = None
         if hx is not None:
             state = self._as_state(hx)
@@ -234,6 +259,7 @@ class _StandardLayer(nn.RNNBase):
         else:
             initial = prepare_state(state, info.unbatched)
         if engine == "fused":
+            assert info.lengths is not None
             return self._forward_fused_lengths(batch, info.lengths, initial)
         return self._forward_stack(batch, initial, return_states, engine)
 

@@ -330,3 +330,43 @@ def test_use_engine_switches_recurrent_too() -> None:
     assert [m.active_engine for m in model] == ["bptt", "bptt"]
     with rnnkit.layers.use_engine(model, "fused") as switched:
         assert switched == [model[0]]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_cpu_training_on_ragged_lengths_takes_the_bptt_engine(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rnnkit.layers.standard as standard
+
+    calls: list[int] = []
+    original = standard.run_sequence
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(standard, "run_sequence", spy)
+    torch.manual_seed(0)
+    layer = getattr(rnnkit, kind)(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    reference = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    reference.load_state_dict(layer.state_dict())
+    x = torch.randn(5, 7, 3)
+    lengths = torch.tensor([7, 3, 0, 5, 1])
+    assert layer.engine_for(ragged=True) == "bptt"
+    assert layer.engine_for(ragged=False) == "fused"
+    assert layer.engine_for(ragged=True, device="meta") == "fused"  # not the CPU
+    with torch.no_grad():
+        assert layer.engine_for(ragged=True) == "fused"  # inference keeps the kernel
+        layer(x, lengths=lengths)
+    assert not calls
+    layer(x, lengths=torch.full((5,), 7))  # nothing ragged: fused
+    assert not calls
+    out, _ = layer(x, lengths=lengths)
+    assert calls  # ragged training on the CPU: BPTT engine
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False
+    )
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True)
+    keep = lengths > 0
+    assert_close(out[keep], want[keep], what=kind)
+    assert rnnkit.LSTM(3, 4, proj_size=2).engine_for(ragged=True) == "fused"

@@ -17,6 +17,7 @@ _NEXT = {
     "caption": "rnnkit predict {run} <image file>",
     "tagging": "rnnkit evaluate {run} --json",
 }
+BASELINES = ("persistence", "seasonal", "moving_average", "majority_class")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,10 +102,17 @@ def summary(result: Any) -> str:
         "  " + ", ".join(sorted(p.name for p in result.files.values() if p.exists())),
         "next:",
         f"  rnnkit evaluate {result.run_dir}",
-        "  " + _NEXT[result.config.task.name].format(run=result.run_dir),
+        "  " + _next_step(result.config).format(run=result.run_dir),
         "  rnnkit recipes    (other tasks from the course)",
     ]
     return "\n".join(lines)
+
+
+def _next_step(config: Any) -> str:
+    """How to apply the run (long-range toys have no inputs to predict on: compare cells)."""
+    if config.data.name == "longrange":
+        return "rnnkit gradflow --cells rnn,lstm,gru --steps 100   (why a vanilla RNN fails)"
+    return _NEXT[config.task.name]
 
 
 def _metric_lines(metrics: dict[str, Any]) -> list[str]:
@@ -113,7 +121,7 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     groups: dict[str, dict[str, float]] = {"model": {}}
     for name, value in scores.items():
         owner, _, metric = name.rpartition("_")
-        key = owner if owner in ("persistence", "seasonal", "moving_average") else "model"
+        key = owner if owner in BASELINES else "model"
         groups.setdefault(key, {})[metric if key != "model" else name] = value
     return [
         f"  {who:<15} " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())

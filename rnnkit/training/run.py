@@ -280,6 +280,7 @@ def _test(
         load_weights(module.model, best)
     results = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in sorted(results[0].items())} if results else {}
+    metrics.update(module.task.baseline_metrics(datamodule))
     save_json(
         {"split": _split_name(datamodule), "examples": datamodule.test_size, **metrics},
         run_dir / METRICS_FILE,

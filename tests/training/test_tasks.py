@@ -76,3 +76,17 @@ def test_every_task_needs_bind_before_metrics() -> None:
 def test_seq2seq_ratio_is_checked() -> None:
     with pytest.raises(ValueError, match=r"teacher_forcing_ratio must be in \[0, 1\], got 1.5"):
         TASKS.get("seq2seq")(teacher_forcing_ratio=1.5)
+
+
+def test_majority_class_baseline_counts_the_training_split_only() -> None:
+    from rnnkit.training.tasks import ClassificationTask
+
+    def loader(*chunks: list[int]) -> list[SimpleNamespace]:
+        return [SimpleNamespace(targets=torch.tensor(c)) for c in chunks]
+
+    data = SimpleNamespace(
+        train_dataloader=lambda: loader([2, 2, 1], [2, 0]),  # class 2 is the majority
+        test_dataloader=lambda: loader([1, 1, 1], [2, 0]),  # though class 1 leads here
+    )
+    task = ClassificationTask(num_classes=3)
+    assert task.baseline_metrics(data) == {"test_majority_class_acc": pytest.approx(1 / 5)}

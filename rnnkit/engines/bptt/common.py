@@ -75,6 +75,26 @@ def recurrent_weight_grad(
     )
 
 
+def previous_state_grad(
+    d_raw_t: Tensor, weight_hh: Tensor, mask: Tensor | None, outside: Tensor | None
+) -> Tensor:
+    """``δh_{t-1}`` through the recurrent product: ``outside + m_h ⊙ (δâ_t W̃_hh)``.
+
+    Arguments:
+        d_raw_t: gradient of the recurrent pre-activations ``(B, G·H)`` (before any LN).
+        weight_hh: ``W̃_hh`` ``(G·H, H)``.
+        mask: recurrent dropout mask ``(B, H)``, or ``None``.
+        outside: the gradient arriving from outside at ``h_{t-1}``, or ``None``.
+
+    Returns:
+        A fresh ``(B, H)`` tensor the caller may add to in place.
+    """
+    if mask is None:
+        return d_raw_t @ weight_hh if outside is None else torch.addmm(outside, d_raw_t, weight_hh)
+    through = d_raw_t @ weight_hh
+    return through * mask if outside is None else torch.addcmul(outside, through, mask)
+
+
 def keep_weights(
     valid: Tensor | None, zoneout: Tensor | float | None, like: Tensor
 ) -> Tensor | None:

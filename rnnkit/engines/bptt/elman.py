@@ -34,6 +34,7 @@ from rnnkit.engines.bptt.common import (
     layer_norm_param_grads,
     layer_norm_step,
     layer_norm_step_backward,
+    previous_state_grad,
     recurrent_weight_grad,
     tanh_backward,
     threshold_backward,
@@ -171,12 +172,7 @@ def _backward(
 
 def _step_state_grad(t: int, dh: Tensor, ext: Tensor | None, d_raw_t: Tensor, s: _Saved) -> Tensor:
     """``δh_{t-1}``: outside gradient + through ``W̃_hh`` + kept by zoneout/padding."""
-    w, mask = s.weight_hh, s.recurrent_mask
-    if mask is None:
-        dh_prev = d_raw_t @ w if ext is None else torch.addmm(ext, d_raw_t, w)
-    else:
-        through = d_raw_t @ w
-        dh_prev = through * mask if ext is None else torch.addcmul(ext, through, mask)
+    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext)
     if s.keep is not None:
         dh_prev.addcmul_(s.keep[t], dh)
     return dh_prev

@@ -39,6 +39,7 @@ from rnnkit.engines.bptt.common import (
     layer_norm_param_grads,
     layer_norm_step,
     layer_norm_step_backward,
+    previous_state_grad,
     recurrent_weight_grad,
     sigmoid_backward,
     tanh_backward,
@@ -209,12 +210,7 @@ def _step_state_grad(
     t: int, dh: Tensor, dh_new: Tensor, ext: Tensor | None, d_raw_t: Tensor, s: _Saved
 ) -> Tensor:
     """``δh_{t-1}``: outside gradient + through ``W̃_hh`` + directly (``z``, zoneout/padding)."""
-    w, mask = s.weight_hh, s.recurrent_mask
-    if mask is None:
-        dh_prev = d_raw_t @ w if ext is None else torch.addmm(ext, d_raw_t, w)
-    else:
-        through = d_raw_t @ w
-        dh_prev = through * mask if ext is None else torch.addcmul(ext, through, mask)
+    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext)
     dh_prev.addcmul_(dh_new, s.gates[t][:, dh.shape[-1] : 2 * dh.shape[-1]])  # ĥ = ... + z h_{t-1}
     if s.keep is not None:
         dh_prev.addcmul_(s.keep[t], dh)

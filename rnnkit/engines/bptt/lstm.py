@@ -50,6 +50,7 @@ from rnnkit.engines.bptt.common import (
     layer_norm_param_grads,
     layer_norm_step,
     layer_norm_step_backward,
+    previous_state_grad,
     recurrent_weight_grad,
     sigmoid_backward,
     tanh_backward,
@@ -310,12 +311,7 @@ def _step_state_grads(
         dc_prev.addcmul_(s.peephole[0], d_t[:, :H]).addcmul_(s.peephole[1], d_t[:, H : 2 * H])
     if s.keep_c is not None:
         dc_prev.addcmul_(s.keep_c[t], dc)
-    w, mask = s.weight_hh, s.recurrent_mask
-    if mask is None:
-        dh_prev = d_raw_t @ w if ext_h is None else torch.addmm(ext_h, d_raw_t, w)
-    else:
-        through = d_raw_t @ w
-        dh_prev = through * mask if ext_h is None else torch.addcmul(ext_h, through, mask)
+    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext_h)
     if s.keep_h is not None:
         dh_prev.addcmul_(s.keep_h[t], dh)
     return dh_prev, dc_prev

@@ -10,7 +10,9 @@ For every variant, four candidates run interleaved (``benchmarks._timing``), in 
 ``no_grad``: dropout off, zoneout in expectation form):
 
 * ``torch.nn`` — the plain ``nn.LSTM``/``nn.GRU`` of the same size (the target's base);
-* ``rnnkit bptt`` — ``rnnkit.LSTM/GRU(..., <variant>)``, which runs the BPTT engine;
+* ``rnnkit bptt`` — ``rnnkit.LSTM/GRU(..., <variant>)``, which runs the BPTT engine
+  (its native C++ loops, :mod:`rnnkit.engines.bptt.native`, where they could be built);
+* ``bptt, python loops`` — the same engine on its Python loops, the reference path;
 * ``loop engine`` — the same layer forced to ``engine="loop"``: the variant's reference
   step, one autograd step per time step (input projection inside the step);
 * ``hoisted loop`` — a hand-written autograd loop as one would write it well: the input
@@ -36,6 +38,7 @@ from torch import Tensor, nn
 import rnnkit
 from benchmarks._timing import markdown_table, time_interleaved
 from rnnkit.cells.variants import LAYER_NORM_EPS, zoneout
+from rnnkit.engines.bptt import native
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "ln_lstm": ("lstm", {"layer_norm": True}),
@@ -112,10 +115,18 @@ def _gru_gates(a: Tensor, r: Tensor, h: Tensor, z_h: Any) -> Tensor:
     return zoneout(n + update * (h - n), h, z_h)
 
 
-def _call(layer: nn.Module, x: Tensor, training: bool) -> Callable[[], None]:
+def _call(
+    layer: nn.Module, x: Tensor, training: bool, python_loops: bool = False
+) -> Callable[[], None]:
     layer.train(training)
 
     def run() -> None:
+        if python_loops:
+            with native.disabled():
+                return call()
+        return call()
+
+    def call() -> None:
         if training:
             layer.zero_grad(set_to_none=True)
             out = layer(x)
@@ -155,6 +166,7 @@ def bench_variant(name: str, shape: dict[str, int], rounds: int) -> list[dict[st
         fns = {
             "torch.nn": _call(reference, x, training),
             "rnnkit bptt": _call(ours, x, training),
+            "bptt, python loops": _call(ours, x, training, python_loops=True),
             "loop engine": _call(looped, x, training),
             "hoisted loop": _call(hoisted, x, training),
         }
@@ -222,6 +234,7 @@ def main() -> None:
         f"1-min load average {load_before:.2f} before, {load_after:.2f} after "
         f"({os.cpu_count()} CPUs)"
     )
+    print(f"BPTT engine: {native.status()}")
     print()
     header = ["variant", "mode", "candidate", "ms/call", "× torch.nn", "bptt speed-up"]
     print(markdown_table(header, _rows(results)))

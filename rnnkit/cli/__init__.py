@@ -60,9 +60,20 @@ def _quiet_third_party_noise() -> None:
     )
 
 
+def _show_library_notes() -> None:
+    """Show the library's INFO notes (such as a one-off kernel build) on stderr."""
+    log = logging.getLogger("rnnkit")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` console script and ``python -m rnnkit``."""
     _quiet_third_party_noise()
+    _show_library_notes()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -16,6 +16,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     import rnnkit
+    from rnnkit.engines.bptt import native
     from rnnkit.layers import ENGINES
 
     lines = [
@@ -27,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         f"cudnn: {torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else 'no'}",
         f"onednn (mkldnn): {torch.backends.mkldnn.is_available()}",
         f"layer engines: {', '.join(ENGINES)}",
+        f"bptt engine loops: {native.status()}",
     ]
     print("\n".join(lines))
     return 0

@@ -3,17 +3,20 @@
 The hand-derived backward of each recurrence is checked against finite differences of
 its own forward, for every input that takes a gradient, with the non-differentiable
 inputs (keep weights for padding and zoneout, the recurrent dropout mask) fixed by a
-seed. The whole layer path (input side included) is checked too.
+seed. The LSTM and GRU recurrences are checked on both of their paths: the native C++
+loops and the Python loops. The whole layer path (input side included) is checked too.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 import torch
 from torch.autograd import gradcheck
 
 import rnnkit
-from rnnkit.engines.bptt import ElmanRecurrence, GRURecurrence, LSTMRecurrence
+from rnnkit.engines.bptt import ElmanRecurrence, GRURecurrence, LSTMRecurrence, native
 
 T, B, H = 4, 2, 3
 DT = torch.float64
@@ -47,8 +50,20 @@ OPTIONS = [
 IDS = ["plain", "ln-padding-reverse", "extras-zoneout-dropout", "all-reverse", "eval-zoneout"]
 
 
+@pytest.fixture(params=["native", "python"])
+def loops(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test on the native C++ loops, then on the Python loops."""
+    if request.param == "python":
+        with native.disabled():
+            yield request.param
+        return
+    if native.ops() is None:
+        pytest.skip(native.status())
+    yield request.param
+
+
 @pytest.mark.parametrize("o", OPTIONS, ids=IDS)
-def test_lstm_recurrence_gradcheck(o: dict) -> None:
+def test_lstm_recurrence_gradcheck(o: dict, loops: str) -> None:
     torch.manual_seed(0)
     fixed, other = _fixed(o["keep"]), _fixed("zoneout")
     inputs = (
@@ -69,7 +84,7 @@ def test_lstm_recurrence_gradcheck(o: dict) -> None:
 
 
 @pytest.mark.parametrize("o", OPTIONS, ids=IDS)
-def test_gru_recurrence_gradcheck(o: dict) -> None:
+def test_gru_recurrence_gradcheck(o: dict, loops: str) -> None:
     torch.manual_seed(1)
     fixed = _fixed(o["keep"])
     inputs = (

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
     Buffers,
@@ -77,10 +78,16 @@ class GRURecurrence(torch.autograd.Function):
         recurrent_mask: Tensor | None,
         reverse: bool,
     ) -> Tensor:
-        saved = _forward(
-            a.contiguous(), weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse,
+        a, keep = a.contiguous(), native.keep_layout(keep)
+        args = (
+            a, weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse,
             any(ctx.needs_input_grad),
         )  # fmt: skip
+        kernels = native.usable(a)
+        if kernels is None:
+            saved = _forward(*args)
+        else:  # the same loop in C++ (native/recurrence.cpp), the same buffers
+            saved = tuple(kernels.gru_forward(*args, LAYER_NORM_EPS))
         ctx.reverse, ctx.has_bias = reverse, bias_hn is not None
         ctx.save_for_backward(weight_hh, h0, ln_weight_hh, keep, recurrent_mask, *saved)
         return saved[0]
@@ -160,6 +167,25 @@ class _Saved(NamedTuple):
 
 def _backward(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor | None, ...]:
     """The backward loop (module docstring), then the parameter gradients in one pass each."""
+    kernels = native.usable(s.gates)
+    if kernels is None:
+        d_a, d_q, d_raw, dh = _backward_loop(reverse, d_hs, s)
+    else:  # the same loop in C++ (native/recurrence.cpp)
+        d_a, d_q, d_raw, dh = kernels.gru_backward(
+            d_hs, s.weight_hh, s.h0, s.ln_weight_hh, s.keep, s.recurrent_mask, s.hs, s.gates,
+            s.q, s.raw, s.mean, s.rstd, reverse,
+        )  # fmt: skip
+    rows = s.gates.shape[-1]
+    d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
+    d_bias_hn = d_q[..., 2 * (rows // 3) :].sum((0, 1))
+    d_ln = None
+    if s.raw is not None:
+        d_ln, _ = layer_norm_param_grads(d_q, s.raw, s.mean, s.rstd, s.ln_weight_hh)
+    return d_a, d_weight_hh, dh, d_bias_hn, d_ln
+
+
+def _backward_loop(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The backward loop in Python: ``δa``, ``δq``, ``δ`` before the LN, ``δh_0``."""
     steps, batch, rows = s.gates.shape
     d_a = s.gates.new_empty(steps, batch, rows)  # δa_t
     d_q = s.gates.new_empty(steps, batch, rows)  # δq_t
@@ -175,12 +201,7 @@ def _backward(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor | None, ..
                 d_q[t], s.raw[t], s.mean[t], s.rstd[t], s.ln_weight_hh
             )
         dh = _step_state_grad(t, dh, dh_new, None if before is None else d_hs[before], d_raw[t], s)
-    d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
-    d_bias_hn = d_q[..., 2 * (rows // 3) :].sum((0, 1))
-    d_ln = None
-    if s.raw is not None:
-        d_ln, _ = layer_norm_param_grads(d_q, s.raw, s.mean, s.rstd, s.ln_weight_hh)
-    return d_a, d_weight_hh, dh, d_bias_hn, d_ln
+    return d_a, d_q, d_raw, dh
 
 
 def _step_gate_grads(

@@ -39,7 +39,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import LSTMState
-from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
     Buffers,
@@ -94,10 +95,16 @@ class LSTMRecurrence(torch.autograd.Function):
         reverse: bool,
     ) -> tuple[Tensor, Tensor]:
         a = a.contiguous()
-        saved = _forward(
+        keep_h, keep_c = native.keep_layout(keep_h), native.keep_layout(keep_c)
+        args = (
             a, weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole,
             keep_h, keep_c, recurrent_mask, reverse, any(ctx.needs_input_grad),
         )  # fmt: skip
+        kernels = native.usable(a)
+        if kernels is None:
+            saved = _forward(*args)
+        else:  # the same loop in C++ (native/recurrence.cpp), the same buffers
+            saved = tuple(kernels.lstm_forward(*args, LAYER_NORM_EPS))
         ctx.reverse = reverse
         ctx.save_for_backward(
             weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole,
@@ -219,6 +226,32 @@ class _Saved(NamedTuple):
 
 def _backward(reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved) -> tuple[Tensor | None, ...]:
     """The backward loop (module docstring), then the parameter gradients in one pass each."""
+    kernels = native.usable(s.gates)
+    if kernels is None:
+        d_pre, d_raw, d_shown, dh, dc = _backward_loop(reverse, d_hs, d_cs, s)
+    else:  # the same loop in C++ (native/recurrence.cpp)
+        d_pre, d_raw, d_shown, dh, dc = kernels.lstm_backward(
+            d_hs, d_cs, s.weight_hh, s.c0, s.ln_weight_hh, s.ln_weight_c, s.peephole,
+            s.keep_h, s.keep_c, s.recurrent_mask, s.gates, s.tau, s.c_new, s.cs,
+            s.raw, s.mean_h, s.rstd_h, s.mean_c, s.rstd_c, reverse,
+        )  # fmt: skip
+    d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
+    d_ln_hh = d_ln_c = d_ln_c_bias = None
+    if s.raw is not None:
+        d_ln_hh, _ = layer_norm_param_grads(d_pre, s.raw, s.mean_h, s.rstd_h, s.ln_weight_hh)
+    if d_shown is not None:
+        d_ln_c, d_ln_c_bias = layer_norm_param_grads(
+            d_shown, s.c_new, s.mean_c, s.rstd_c, s.ln_weight_c, shift=True
+        )
+    d_peephole = None if s.peephole is None else _peephole_grads(d_pre, s, reverse)
+    return d_pre, d_weight_hh, dh, dc, d_ln_hh, d_ln_c, d_ln_c_bias, d_peephole
+
+
+def _backward_loop(
+    reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor]:
+    """The backward loop in Python: ``δâ`` (and ``δ`` before the LN), ``δ`` of the shown
+    cell state, and the gradients of the initial state."""
     steps, batch, rows = s.gates.shape
     H = rows // 4
     d_pre = s.gates.new_empty(steps, batch, rows)  # δâ_t, the gate gradients
@@ -235,16 +268,7 @@ def _backward(reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved) -> tuple[Ten
                 d_pre[t], s.raw[t], s.mean_h[t], s.rstd_h[t], s.ln_weight_hh
             )
         dh, dc = _step_state_grads(t, dh, dc, dcn, before, d_hs, d_cs, d_pre[t], d_raw[t], s)
-    d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
-    d_ln_hh = d_ln_c = d_ln_c_bias = None
-    if s.raw is not None:
-        d_ln_hh, _ = layer_norm_param_grads(d_pre, s.raw, s.mean_h, s.rstd_h, s.ln_weight_hh)
-    if d_shown is not None:
-        d_ln_c, d_ln_c_bias = layer_norm_param_grads(
-            d_shown, s.c_new, s.mean_c, s.rstd_c, s.ln_weight_c, shift=True
-        )
-    d_peephole = None if s.peephole is None else _peephole_grads(d_pre, s, reverse)
-    return d_pre, d_weight_hh, dh, dc, d_ln_hh, d_ln_c, d_ln_c_bias, d_peephole
+    return d_pre, d_raw, d_shown, dh, dc
 
 
 def _step_gate_grads(

@@ -1,0 +1,140 @@
+"""Native (C++) kernels of the BPTT engine: the LSTM and GRU time loops on the CPU.
+
+The Python loops in :mod:`rnnkit.engines.bptt.lstm` and :mod:`~rnnkit.engines.bptt.gru`
+run one small ATen op per piece of a step's element-wise work (a dozen or so per step,
+forward and backward), each a separate pass over ``(B, ·)`` memory plus dispatch
+overhead. ``recurrence.cpp`` runs the same algorithm, with the same buffers, as one
+C++ loop per direction: per step the ATen GEMM, then one fused pass per batch row for
+the gates, layer norms, peepholes and zoneout, rows spread over threads. The Python
+loops stay as the reference path; tests check that both agree (outputs, gradients and
+fp64 ``gradcheck``).
+
+The kernels are compiled on first use with :func:`torch.utils.cpp_extension.load`
+(a C++ compiler and ``ninja`` are needed; the build takes about half a minute and is
+cached under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).
+Where they cannot be built, or where ``RNNKIT_NATIVE=0`` is set, the engine runs the
+Python loops, with the same results. :func:`status` says which, and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).with_name("recurrence.cpp")
+ENV_SWITCH = "RNNKIT_NATIVE"
+"""Set to ``0`` to keep the BPTT engine on its Python loops (never build the kernels)."""
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_ops: Any = None
+_failure: str | None = None
+_enabled = True
+
+
+def _cpu_flags() -> list[str]:
+    """Vector instructions for the build: AVX2 + FMA where this CPU has them."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split() for line in info.splitlines() if line.startswith("flags")), [])
+    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= set(flags) else []
+
+
+def _build() -> Any:
+    from torch.utils import cpp_extension  # imported late: it is slow to import
+
+    _log.info(
+        "rnnkit: loading the BPTT engine's native kernels (the first time on this machine "
+        "they are compiled: about half a minute)"
+    )
+    # No -ffast-math: IEEE arithmetic is kept; these two only let loops with a division
+    # or a conversion vectorise (torch builds with them too).
+    flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *_cpu_flags()]
+    # The name carries a hash of the source and flags, so an upgraded rnnkit or another
+    # CPU never loads a stale build from the shared cache.
+    digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
+    cpp_extension.load(
+        name=f"rnnkit_native_{digest}",
+        sources=[str(SOURCE)],
+        extra_cflags=flags,
+        extra_ldflags=["-fopenmp"],
+        is_python_module=False,
+        verbose=False,
+    )
+    return torch.ops.rnnkit_native
+
+
+def ops() -> Any:
+    """The kernels (``torch.ops.rnnkit_native``), built on first call; ``None`` if unavailable.
+
+    Never raises: a failed build is remembered (see :func:`status`), reported once with
+    a :class:`RuntimeWarning`, and the engine keeps to its Python loops.
+    """
+    global _ops, _failure
+    if not _enabled or os.environ.get(ENV_SWITCH, "1") == "0":
+        return None
+    if _ops is not None or _failure is not None:
+        return _ops
+    with _lock:
+        if _ops is None and _failure is None:
+            try:
+                _ops = _build()
+            except Exception as error:  # a missing compiler, ninja, headers, ...
+                _failure = f"{type(error).__name__}: {error}".strip()
+                warnings.warn(
+                    "rnnkit: the native BPTT kernels could not be built, so the BPTT engine "
+                    f"runs its Python loops (same results, slower): {_failure[:500]}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    return _ops
+
+
+def usable(*tensors: Tensor | None) -> Any:
+    """The kernels if they apply to these tensors (CPU, fp32 or fp64), else ``None``."""
+    first = next(t for t in tensors if t is not None)
+    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
+        return None
+    return ops()
+
+
+def status() -> str:
+    """Whether the BPTT engine's LSTM and GRU loops run natively, or why not."""
+    if not _enabled or os.environ.get(ENV_SWITCH, "1") == "0":
+        return f"python loops (native kernels switched off: {ENV_SWITCH}=0 or disabled())"
+    if ops() is not None:
+        return "native kernels (C++, CPU fp32/fp64); Python loops on other devices and dtypes"
+    return f"python loops (native kernels unavailable: {_failure})"
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Run the BPTT engine on its Python loops inside the block (the reference path)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def keep_layout(keep: Tensor | None) -> Tensor | None:
+    """A keep-weight tensor in the layout the kernels read: last dim of stride 1, or of size 1."""
+    if keep is None or keep.shape[-1] == 1 or keep.stride(-1) == 1:
+        return keep
+    return keep.contiguous()

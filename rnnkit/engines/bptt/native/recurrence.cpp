@@ -1,0 +1,698 @@
+// rnnkit's native BPTT kernels: the LSTM and GRU recurrences on the CPU.
+//
+// The same algorithm as the Python loops in rnnkit/engines/bptt/{lstm,gru}.py (the
+// reference path; docs/bptt.md has the equations), with the time loop in C++ and each
+// step's element-wise work fused into one pass per batch row (gates, layer norms,
+// peepholes, zoneout, padding), rows spread over threads with at::parallel_for.
+// The GEMMs are ATen's (at::mm / addmm), as in the Python loops.
+//
+// Buffers and their layout are exactly those of the Python loops, so that the Python
+// side computes the parameter gradients after the loop the same way for both.
+// Built on first use by rnnkit/engines/bptt/native/__init__.py (torch.utils.cpp_extension).
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace rnnkit_native {
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+// ---------------------------------------------------------------------------------
+// Activations. fp64 uses libm (gradcheck runs in fp64); fp32 uses a branch-free exp
+// (Cephes' expf: Cody-Waite range reduction, degree-6 polynomial, about 1 ulp) that
+// the compiler vectorises, with sigmoid and tanh written through it.
+
+template <typename T>
+struct Act;
+
+template <>
+struct Act<double> {
+  static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static inline double tanh(double x) { return std::tanh(x); }
+};
+
+template <>
+struct Act<float> {
+  static inline float exp(float x) {
+    x = std::min(std::max(x, -87.0f), 88.0f);
+    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    x = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * x + 1.3981999507e-3f;
+    p = p * x + 8.3334519073e-3f;
+    p = p * x + 4.1665795894e-2f;
+    p = p * x + 1.6666665459e-1f;
+    p = p * x + 5.0000001201e-1f;
+    p = p * x * x + x + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+  }
+  static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+  static inline float tanh(float x) { return 2.0f / (1.0f + exp(-2.0f * x)) - 1.0f; }
+};
+
+// ---------------------------------------------------------------------------------
+// Layer norm over one row of n values: statistics, and the gradient of the input.
+
+template <typename T>
+inline void row_moments(const T* x, int64_t n, T eps, T* mean_out, T* rstd_out) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += x[j];
+  const T mean = sum / static_cast<T>(n);
+  T sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t j = 0; j < n; ++j) sq += (x[j] - mean) * (x[j] - mean);
+  *mean_out = mean;
+  *rstd_out = T(1) / std::sqrt(sq / static_cast<T>(n) + eps);
+}
+
+// dx = rstd (γ dy - mean(γ dy) - x̂ mean(γ dy x̂)),  x̂ = (x - mean) rstd.
+template <typename T>
+inline void row_layer_norm_backward(
+    const T* dy, const T* x, const T* gamma, T mean, T rstd, int64_t n, T* dx) {
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T gdy = gamma[j] * dy[j];
+    s1 += gdy;
+    s2 += gdy * (x[j] - mean) * rstd;
+  }
+  const T m1 = s1 / static_cast<T>(n), m2 = s2 / static_cast<T>(n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    dx[j] = rstd * (gamma[j] * dy[j] - m1 - (x[j] - mean) * rstd * m2);
+  }
+}
+
+// A keep weight (padding + zoneout) for one step: (B, H) or (B, 1) values, the latter
+// possibly broadcast with stride 0.
+template <typename T>
+struct Keep {
+  const T* data = nullptr;
+  int64_t batch_stride = 0;
+  bool per_unit = false;  // (B, H) rather than one value per row
+
+  explicit operator bool() const { return data != nullptr; }
+  const T* row(int64_t b) const { return data + b * batch_stride; }
+};
+
+template <typename T>
+Keep<T> keep_at(const OptTensor& keep, int64_t t) {
+  Keep<T> k;
+  if (!keep.has_value()) return k;
+  const Tensor& w = *keep;  // (T, B, H or 1); last stride 0 or 1 (checked in Python)
+  k.data = w.const_data_ptr<T>() + t * w.stride(0);
+  k.batch_stride = w.stride(1);
+  k.per_unit = w.size(2) > 1;
+  return k;
+}
+
+// torch.lerp's formula: a + w (b - a), computed from the nearer end so that w = 1 gives
+// b exactly (a padded step keeps its state bit for bit) and w = 0 gives a.
+template <typename T>
+inline T lerp(T a, T b, T w) {
+  return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
+// out = lerp(new, prev, k): the kept part of the previous value, the rest new.
+template <typename T>
+inline void keep_mix(const Keep<T>& keep, int64_t b, const T* fresh, const T* prev,
+                     int64_t n, T* out) {
+  const T* k = keep.row(b);
+  if (keep.per_unit) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = lerp(fresh[j], prev[j], k[j]);
+  } else {
+    const T k0 = k[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = lerp(fresh[j], prev[j], k0);
+  }
+}
+
+// out = g (1 - k) (the part of a gradient that reaches the new value).
+template <typename T>
+inline void keep_release(const Keep<T>& keep, int64_t b, const T* g, int64_t n, T* out) {
+  if (!keep) {
+    std::copy(g, g + n, out);
+    return;
+  }
+  const T* k = keep.row(b);
+  if (keep.per_unit) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = g[j] - g[j] * k[j];
+  } else {
+    const T k0 = k[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = g[j] - g[j] * k0;
+  }
+}
+
+// out += k g (the part of a gradient that the kept previous value receives).
+template <typename T>
+inline void keep_accumulate(const Keep<T>& keep, int64_t b, const T* g, int64_t n, T* out) {
+  if (!keep) return;
+  const T* k = keep.row(b);
+  if (keep.per_unit) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] += k[j] * g[j];
+  } else {
+    const T k0 = k[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] += k0 * g[j];
+  }
+}
+
+template <typename T>
+const T* ptr_or_null(const OptTensor& t) {
+  return t.has_value() ? t->const_data_ptr<T>() : nullptr;
+}
+
+// Rows per task: enough work per thread to pay for the fork (~16k values).
+inline int64_t grain_for(int64_t row_width) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_width));
+}
+
+Tensor maybe_empty(bool on, const Tensor& like, at::IntArrayRef shape) {
+  return on ? like.new_empty(shape) : Tensor();
+}
+
+// ---------------------------------------------------------------------------------
+// LSTM. Gate order i, f, g, o. See rnnkit/engines/bptt/lstm.py for the equations.
+
+struct LSTMForwardOut {
+  Tensor hs, cs, gates, tau, c_new, h_in, raw, mean_h, rstd_h, mean_c, rstd_c;
+};
+
+template <typename T>
+void lstm_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h0,
+                       const Tensor& c0, const OptTensor& ln_weight_hh,
+                       const OptTensor& ln_weight_c, const OptTensor& ln_bias_c,
+                       const OptTensor& peephole, const OptTensor& keep_h,
+                       const OptTensor& keep_c, const OptTensor& recurrent_mask,
+                       bool reverse, bool save, double eps_d, LSTMForwardOut& o) {
+  const int64_t steps = a.size(0), batch = a.size(1), G = a.size(2), H = G / 4;
+  const T eps = static_cast<T>(eps_d);
+  const Tensor w_t = weight_hh.t();
+  const T* ln_g = ptr_or_null<T>(ln_weight_hh);
+  const T* lnc_g = ptr_or_null<T>(ln_weight_c);
+  const T* lnc_b = ptr_or_null<T>(ln_bias_c);
+  const T* peep = ptr_or_null<T>(peephole);
+  Tensor pre = a.new_empty({batch, G});  // the GEMM's result when there is no LN
+  const Tensor h_init = h0.contiguous(), c_init = c0.contiguous();
+  for (int64_t n = 0; n < steps; ++n) {
+    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t k = save ? t : 0;
+    const int64_t prev_t = reverse ? t + 1 : t - 1;
+    const Tensor h_prev = n == 0 ? h_init : o.hs[prev_t];
+    const Tensor c_prev = n == 0 ? c_init : o.cs[prev_t];
+    Tensor x_h = h_prev;
+    if (recurrent_mask.has_value()) {  // h̃ = m_h ⊙ h_{t-1}, kept for dW_hh
+      x_h = o.h_in[k];
+      at::mul_out(x_h, h_prev, *recurrent_mask);
+    }
+    Tensor raw_t = ln_g ? o.raw[k] : pre;
+    at::mm_out(raw_t, x_h, w_t);  // W̃_hh h̃_{t-1}
+
+    const T* a_t = a.const_data_ptr<T>() + t * batch * G;
+    const T* raw_p = raw_t.const_data_ptr<T>();
+    const T* hp = h_prev.const_data_ptr<T>();
+    const T* cp = c_prev.const_data_ptr<T>();
+    T* gates = o.gates.data_ptr<T>() + k * batch * G;
+    T* tau = o.tau.data_ptr<T>() + k * batch * H;
+    T* c_new = keep_c.has_value() ? o.c_new.data_ptr<T>() + k * batch * H
+                                  : o.cs.data_ptr<T>() + t * batch * H;
+    T* h_out = o.hs.data_ptr<T>() + t * batch * H;
+    T* c_out = o.cs.data_ptr<T>() + t * batch * H;
+    T* mean_h = ln_g ? o.mean_h.data_ptr<T>() + k * batch : nullptr;
+    T* rstd_h = ln_g ? o.rstd_h.data_ptr<T>() + k * batch : nullptr;
+    T* mean_c = lnc_g ? o.mean_c.data_ptr<T>() + k * batch : nullptr;
+    T* rstd_c = lnc_g ? o.rstd_c.data_ptr<T>() + k * batch : nullptr;
+    const Keep<T> kh = keep_at<T>(keep_h, t), kc = keep_at<T>(keep_c, t);
+
+    at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
+      std::vector<T> tmp(G + H);
+      T* p = tmp.data();  // pre-activations â
+      T* hn = p + G;      // ĥ before zoneout/padding
+      for (int64_t b = begin; b < end; ++b) {
+        const T* ab = a_t + b * G;
+        const T* rb = raw_p + b * G;
+        const T* cpb = cp + b * H;
+        T* gb = gates + b * G;
+        T* cnb = c_new + b * H;
+        if (ln_g) {
+          T mean, rstd;
+          row_moments(rb, G, eps, &mean, &rstd);
+          mean_h[b] = mean;
+          rstd_h[b] = rstd;
+#pragma omp simd
+          for (int64_t j = 0; j < G; ++j) p[j] = ab[j] + (rb[j] - mean) * rstd * ln_g[j];
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < G; ++j) p[j] = ab[j] + rb[j];
+        }
+        if (peep) {  // i and f peek at c_{t-1}
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            p[j] += peep[j] * cpb[j];
+            p[H + j] += peep[H + j] * cpb[j];
+          }
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < 2 * H; ++j) gb[j] = Act<T>::sigmoid(p[j]);
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) gb[2 * H + j] = Act<T>::tanh(p[2 * H + j]);
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) cnb[j] = gb[H + j] * cpb[j] + gb[j] * gb[2 * H + j];
+        if (peep) {  // o peeks at the new cell state
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) p[3 * H + j] += peep[2 * H + j] * cnb[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) gb[3 * H + j] = Act<T>::sigmoid(p[3 * H + j]);
+        T* tb = tau + b * H;
+        if (lnc_g) {
+          T mean, rstd;
+          row_moments(cnb, H, eps, &mean, &rstd);
+          mean_c[b] = mean;
+          rstd_c[b] = rstd;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            tb[j] = Act<T>::tanh((cnb[j] - mean) * rstd * lnc_g[j] + lnc_b[j]);
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) tb[j] = Act<T>::tanh(cnb[j]);
+        }
+        T* hb = h_out + b * H;
+        T* fresh = kh ? hn : hb;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) fresh[j] = gb[3 * H + j] * tb[j];
+        if (kh) keep_mix(kh, b, hn, hp + b * H, H, hb);
+        if (kc) keep_mix(kc, b, cnb, cpb, H, c_out + b * H);
+      }
+    });
+  }
+}
+
+std::vector<Tensor> lstm_forward(const Tensor& a, const Tensor& weight_hh, const Tensor& h0,
+                                 const Tensor& c0, const OptTensor& ln_weight_hh,
+                                 const OptTensor& ln_weight_c, const OptTensor& ln_bias_c,
+                                 const OptTensor& peephole, const OptTensor& keep_h,
+                                 const OptTensor& keep_c, const OptTensor& recurrent_mask,
+                                 bool reverse, bool save, double eps) {
+  TORCH_CHECK(a.dim() == 3 && a.is_contiguous(), "lstm_forward: a must be contiguous (T, B, 4H)");
+  const int64_t steps = a.size(0), batch = a.size(1), G = a.size(2), H = G / 4;
+  const int64_t slots = save ? steps : 1;
+  LSTMForwardOut o;
+  o.hs = a.new_empty({steps, batch, H});
+  o.cs = a.new_empty({steps, batch, H});
+  o.gates = a.new_empty({slots, batch, G});
+  o.tau = a.new_empty({slots, batch, H});
+  o.c_new = keep_c.has_value() ? a.new_empty({slots, batch, H}) : o.cs;
+  o.h_in = maybe_empty(recurrent_mask.has_value(), a, {slots, batch, H});
+  const bool ln_h = ln_weight_hh.has_value(), ln_c = ln_weight_c.has_value();
+  o.raw = maybe_empty(ln_h, a, {slots, batch, G});
+  o.mean_h = maybe_empty(ln_h, a, {slots, batch, 1});
+  o.rstd_h = maybe_empty(ln_h, a, {slots, batch, 1});
+  o.mean_c = maybe_empty(ln_c, a, {slots, batch, 1});
+  o.rstd_c = maybe_empty(ln_c, a, {slots, batch, 1});
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnkit_lstm_forward", [&] {
+    lstm_forward_loop<scalar_t>(a, weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c,
+                                peephole, keep_h, keep_c, recurrent_mask, reverse, save, eps, o);
+  });
+  return {o.hs, o.cs, o.gates, o.tau, o.c_new, o.h_in, o.raw,
+          o.mean_h, o.rstd_h, o.mean_c, o.rstd_c};
+}
+
+template <typename T>
+void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& weight_hh,
+                        const Tensor& c0, const OptTensor& ln_weight_hh,
+                        const OptTensor& ln_weight_c, const OptTensor& peephole,
+                        const OptTensor& keep_h, const OptTensor& keep_c,
+                        const OptTensor& recurrent_mask, const Tensor& gates,
+                        const Tensor& tau, const Tensor& c_new, const Tensor& cs,
+                        const OptTensor& raw, const OptTensor& mean_h,
+                        const OptTensor& rstd_h, const OptTensor& mean_c,
+                        const OptTensor& rstd_c, bool reverse, const Tensor& d_pre,
+                        const Tensor& d_raw, const Tensor& d_shown, Tensor& dh, Tensor& dc) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 4;
+  const T* ln_g = ptr_or_null<T>(ln_weight_hh);
+  const T* lnc_g = ptr_or_null<T>(ln_weight_c);
+  const T* peep = ptr_or_null<T>(peephole);
+  const T* raw_p = ptr_or_null<T>(raw);
+  const T* mh = ptr_or_null<T>(mean_h);
+  const T* rh = ptr_or_null<T>(rstd_h);
+  const T* mc = ptr_or_null<T>(mean_c);
+  const T* rc = ptr_or_null<T>(rstd_c);
+  const Tensor c_init = c0.contiguous();
+  Tensor dh_next = dh.new_empty({batch, H}), dc_next = dc.new_empty({batch, H});
+  Tensor through_w = recurrent_mask.has_value() ? dh.new_empty({batch, H}) : Tensor();
+  // Visit the steps in the opposite order of the forward loop.
+  for (int64_t n = steps - 1; n >= 0; --n) {
+    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t before = n == 0 ? -1 : (reverse ? t + 1 : t - 1);
+    const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
+    const T* tau_t = tau.const_data_ptr<T>() + t * batch * H;
+    const T* cn_t = c_new.const_data_ptr<T>() + t * batch * H;
+    const T* cp = before < 0 ? c_init.const_data_ptr<T>()
+                             : cs.const_data_ptr<T>() + before * batch * H;
+    const T* ext_h = before < 0 ? nullptr : d_hs.const_data_ptr<T>() + before * batch * H;
+    const T* ext_c = before < 0 ? nullptr : d_cs.const_data_ptr<T>() + before * batch * H;
+    const T* dhp = dh.const_data_ptr<T>();
+    const T* dcp = dc.const_data_ptr<T>();
+    T* dpre_t = d_pre.data_ptr<T>() + t * batch * G;
+    T* draw_t = d_raw.data_ptr<T>() + t * batch * G;  // == dpre_t without LN
+    T* dshown_t = lnc_g ? d_shown.data_ptr<T>() + t * batch * H : nullptr;
+    T* dh_base = dh_next.data_ptr<T>();
+    T* dc_out = dc_next.data_ptr<T>();
+    const Keep<T> kh = keep_at<T>(keep_h, t), kc = keep_at<T>(keep_c, t);
+
+    at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
+      std::vector<T> tmp(3 * H);
+      T* dhn = tmp.data();     // δĥ_t = (1 - k^h) δh_t
+      T* thr = dhn + H;        // ∂L/∂(shown ĉ)
+      T* dcn = thr + H;        // δĉ_t
+      for (int64_t b = begin; b < end; ++b) {
+        const T* gb = g_t + b * G;
+        const T* tb = tau_t + b * H;
+        const T* cnb = cn_t + b * H;
+        const T* cpb = cp + b * H;
+        const T* dhb = dhp + b * H;
+        const T* dcb = dcp + b * H;
+        T* dp = dpre_t + b * G;
+        keep_release(kh, b, dhb, H, dhn);
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const T o = gb[3 * H + j];
+          dp[3 * H + j] = tb[j] * dhn[j] * (T(1) - o) * o;
+          thr[j] = dhn[j] * o * (T(1) - tb[j] * tb[j]);
+        }
+        if (lnc_g) {  // the LN on ĉ sits between the state and the tanh
+          std::copy(thr, thr + H, dshown_t + b * H);
+          const int64_t s = t * batch + b;
+          row_layer_norm_backward(thr, cnb, lnc_g, mc[s], rc[s], H, dcn);
+        } else {
+          std::copy(thr, thr + H, dcn);
+        }
+        keep_release(kc, b, dcb, H, thr);  // the carried part of δc_t, reusing thr
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) dcn[j] += thr[j];
+        if (peep) {  // o reads ĉ_t through p_o
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) dcn[j] += peep[2 * H + j] * dp[3 * H + j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const T i = gb[j], f = gb[H + j], g = gb[2 * H + j];
+          dp[j] = g * dcn[j] * (T(1) - i) * i;
+          dp[H + j] = cpb[j] * dcn[j] * (T(1) - f) * f;
+          dp[2 * H + j] = i * dcn[j] * (T(1) - g * g);
+        }
+        if (ln_g) {
+          const int64_t s = t * batch + b;
+          row_layer_norm_backward(dp, raw_p + s * G, ln_g, mh[s], rh[s], G, draw_t + b * G);
+        }
+        T* dco = dc_out + b * H;
+        const T* ecb = ext_c ? ext_c + b * H : nullptr;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          dco[j] = (ecb ? ecb[j] : T(0)) + dcn[j] * gb[H + j];
+        }
+        if (peep) {  // i and f read c_{t-1}
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) dco[j] += peep[j] * dp[j] + peep[H + j] * dp[H + j];
+        }
+        keep_accumulate(kc, b, dcb, H, dco);
+        T* dhb_out = dh_base + b * H;
+        const T* ehb = ext_h ? ext_h + b * H : nullptr;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) dhb_out[j] = ehb ? ehb[j] : T(0);
+        keep_accumulate(kh, b, dhb, H, dhb_out);
+      }
+    });
+    const Tensor d_raw_step = d_raw[t];
+    if (recurrent_mask.has_value()) {  // δh_{t-1} += m_h ⊙ (δâ_t W̃_hh)
+      at::mm_out(through_w, d_raw_step, weight_hh);
+      dh_next.addcmul_(through_w, *recurrent_mask);
+    } else {
+      dh_next.addmm_(d_raw_step, weight_hh);
+    }
+    std::swap(dh, dh_next);
+    std::swap(dc, dc_next);
+  }
+}
+
+std::vector<Tensor> lstm_backward(
+    const Tensor& d_hs, const Tensor& d_cs, const Tensor& weight_hh, const Tensor& c0,
+    const OptTensor& ln_weight_hh, const OptTensor& ln_weight_c, const OptTensor& peephole,
+    const OptTensor& keep_h, const OptTensor& keep_c, const OptTensor& recurrent_mask,
+    const Tensor& gates, const Tensor& tau, const Tensor& c_new, const Tensor& cs,
+    const OptTensor& raw, const OptTensor& mean_h, const OptTensor& rstd_h,
+    const OptTensor& mean_c, const OptTensor& rstd_c, bool reverse) {
+  TORCH_CHECK(d_hs.is_contiguous() && d_cs.is_contiguous(),
+              "lstm_backward: the output gradients must be contiguous");
+  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 4;
+  const int64_t last = reverse ? 0 : steps - 1;
+  Tensor d_pre = gates.new_empty({steps, batch, G});
+  Tensor d_raw = raw.has_value() ? gates.new_empty({steps, batch, G}) : d_pre;
+  Tensor d_shown = ln_weight_c.has_value() ? gates.new_empty({steps, batch, H}) : Tensor();
+  Tensor dh = d_hs[last].clone(), dc = d_cs[last].clone();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnkit_lstm_backward", [&] {
+    lstm_backward_loop<scalar_t>(d_hs, d_cs, weight_hh, c0, ln_weight_hh, ln_weight_c, peephole,
+                                 keep_h, keep_c, recurrent_mask, gates, tau, c_new, cs, raw,
+                                 mean_h, rstd_h, mean_c, rstd_c, reverse, d_pre, d_raw, d_shown,
+                                 dh, dc);
+  });
+  return {d_pre, d_raw, d_shown, dh, dc};
+}
+
+// ---------------------------------------------------------------------------------
+// GRU. Gate order r, z, n; b_hn stays inside the reset gate's product.
+
+template <typename T>
+void gru_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h0,
+                      const OptTensor& bias_hn, const OptTensor& ln_weight_hh,
+                      const OptTensor& keep, const OptTensor& recurrent_mask, bool reverse,
+                      bool save, double eps_d, Tensor& hs, Tensor& gates, Tensor& q,
+                      Tensor& h_in, Tensor& raw, Tensor& mean, Tensor& rstd) {
+  const int64_t steps = a.size(0), batch = a.size(1), G = a.size(2), H = G / 3;
+  const T eps = static_cast<T>(eps_d);
+  const Tensor w_t = weight_hh.t();
+  const T* ln_g = ptr_or_null<T>(ln_weight_hh);
+  const T* bn = ptr_or_null<T>(bias_hn);
+  const Tensor h_init = h0.contiguous();
+  for (int64_t n = 0; n < steps; ++n) {
+    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t k = save ? t : 0;
+    const Tensor h_prev = n == 0 ? h_init : hs[reverse ? t + 1 : t - 1];
+    Tensor x_h = h_prev;
+    if (recurrent_mask.has_value()) {
+      x_h = h_in[k];
+      at::mul_out(x_h, h_prev, *recurrent_mask);
+    }
+    Tensor q_t = q[k];
+    Tensor raw_t = ln_g ? raw[k] : q_t;
+    at::mm_out(raw_t, x_h, w_t);
+
+    const T* a_t = a.const_data_ptr<T>() + t * batch * G;
+    const T* raw_p = raw_t.const_data_ptr<T>();
+    T* q_p = q_t.data_ptr<T>();
+    const T* hp = h_prev.const_data_ptr<T>();
+    T* g_t = gates.data_ptr<T>() + k * batch * G;
+    T* h_out = hs.data_ptr<T>() + t * batch * H;
+    T* mean_p = ln_g ? mean.data_ptr<T>() + k * batch : nullptr;
+    T* rstd_p = ln_g ? rstd.data_ptr<T>() + k * batch : nullptr;
+    const Keep<T> kp = keep_at<T>(keep, t);
+
+    at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
+      std::vector<T> tmp(H);
+      for (int64_t b = begin; b < end; ++b) {
+        const T* ab = a_t + b * G;
+        T* qb = q_p + b * G;
+        T* gb = g_t + b * G;
+        if (ln_g) {  // q = LN(raw) γ + [0; 0; b_hn]
+          const T* rb = raw_p + b * G;
+          T mu, rs;
+          row_moments(rb, G, eps, &mu, &rs);
+          mean_p[b] = mu;
+          rstd_p[b] = rs;
+#pragma omp simd
+          for (int64_t j = 0; j < G; ++j) qb[j] = (rb[j] - mu) * rs * ln_g[j];
+        }
+        if (bn) {
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) qb[2 * H + j] += bn[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < 2 * H; ++j) gb[j] = Act<T>::sigmoid(ab[j] + qb[j]);
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          gb[2 * H + j] = Act<T>::tanh(ab[2 * H + j] + gb[j] * qb[2 * H + j]);
+        }
+        const T* hpb = hp + b * H;
+        T* hb = h_out + b * H;
+        T* fresh = kp ? tmp.data() : hb;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          fresh[j] = lerp(gb[2 * H + j], hpb[j], gb[H + j]);  // n + z (h_{t-1} - n)
+        }
+        if (kp) keep_mix(kp, b, fresh, hpb, H, hb);
+      }
+    });
+  }
+}
+
+std::vector<Tensor> gru_forward(const Tensor& a, const Tensor& weight_hh, const Tensor& h0,
+                                const OptTensor& bias_hn, const OptTensor& ln_weight_hh,
+                                const OptTensor& keep, const OptTensor& recurrent_mask,
+                                bool reverse, bool save, double eps) {
+  TORCH_CHECK(a.dim() == 3 && a.is_contiguous(), "gru_forward: a must be contiguous (T, B, 3H)");
+  const int64_t steps = a.size(0), batch = a.size(1), G = a.size(2), H = G / 3;
+  const int64_t slots = save ? steps : 1;
+  const bool ln = ln_weight_hh.has_value();
+  Tensor hs = a.new_empty({steps, batch, H});
+  Tensor gates = a.new_empty({slots, batch, G});
+  Tensor q = a.new_empty({slots, batch, G});
+  Tensor h_in = maybe_empty(recurrent_mask.has_value(), a, {slots, batch, H});
+  Tensor raw = maybe_empty(ln, a, {slots, batch, G});
+  Tensor mean = maybe_empty(ln, a, {slots, batch, 1});
+  Tensor rstd = maybe_empty(ln, a, {slots, batch, 1});
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnkit_gru_forward", [&] {
+    gru_forward_loop<scalar_t>(a, weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask,
+                               reverse, save, eps, hs, gates, q, h_in, raw, mean, rstd);
+  });
+  return {hs, gates, q, h_in, raw, mean, rstd};
+}
+
+template <typename T>
+void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor& h0,
+                       const OptTensor& ln_weight_hh, const OptTensor& keep,
+                       const OptTensor& recurrent_mask, const Tensor& hs, const Tensor& gates,
+                       const Tensor& q, const OptTensor& raw, const OptTensor& mean,
+                       const OptTensor& rstd, bool reverse, const Tensor& d_a,
+                       const Tensor& d_q, const Tensor& d_raw, Tensor& dh) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 3;
+  const T* ln_g = ptr_or_null<T>(ln_weight_hh);
+  const T* raw_p = ptr_or_null<T>(raw);
+  const T* mu = ptr_or_null<T>(mean);
+  const T* rs = ptr_or_null<T>(rstd);
+  const Tensor h_init = h0.contiguous();
+  Tensor dh_next = dh.new_empty({batch, H});
+  Tensor through_w = recurrent_mask.has_value() ? dh.new_empty({batch, H}) : Tensor();
+  for (int64_t n = steps - 1; n >= 0; --n) {
+    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t before = n == 0 ? -1 : (reverse ? t + 1 : t - 1);
+    const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
+    const T* q_t = q.const_data_ptr<T>() + t * batch * G;
+    const T* hp = before < 0 ? h_init.const_data_ptr<T>()
+                             : hs.const_data_ptr<T>() + before * batch * H;
+    const T* ext = before < 0 ? nullptr : d_hs.const_data_ptr<T>() + before * batch * H;
+    const T* dhp = dh.const_data_ptr<T>();
+    T* da_t = d_a.data_ptr<T>() + t * batch * G;
+    T* dq_t = d_q.data_ptr<T>() + t * batch * G;
+    T* draw_t = d_raw.data_ptr<T>() + t * batch * G;
+    T* dh_base = dh_next.data_ptr<T>();
+    const Keep<T> kp = keep_at<T>(keep, t);
+
+    at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
+      std::vector<T> tmp(H);
+      T* dhn = tmp.data();  // δĥ_t = (1 - k) δh_t
+      for (int64_t b = begin; b < end; ++b) {
+        const T* gb = g_t + b * G;
+        const T* qb = q_t + b * G;
+        const T* hpb = hp + b * H;
+        const T* dhb = dhp + b * H;
+        T* dab = da_t + b * G;
+        T* dqb = dq_t + b * G;
+        keep_release(kp, b, dhb, H, dhn);
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const T r = gb[j], z = gb[H + j], nn = gb[2 * H + j];
+          const T dan = (dhn[j] - dhn[j] * z) * (T(1) - nn * nn);
+          dab[2 * H + j] = dan;
+          dab[H + j] = (hpb[j] - nn) * dhn[j] * (T(1) - z) * z;
+          dab[j] = dan * qb[2 * H + j] * (T(1) - r) * r;
+          dqb[j] = dab[j];
+          dqb[H + j] = dab[H + j];
+          dqb[2 * H + j] = dan * r;
+        }
+        if (ln_g) {
+          const int64_t s = t * batch + b;
+          row_layer_norm_backward(dqb, raw_p + s * G, ln_g, mu[s], rs[s], G, draw_t + b * G);
+        }
+        T* out = dh_base + b * H;
+        const T* eb = ext ? ext + b * H : nullptr;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) out[j] = (eb ? eb[j] : T(0)) + dhn[j] * gb[H + j];
+        keep_accumulate(kp, b, dhb, H, out);
+      }
+    });
+    const Tensor d_raw_step = d_raw[t];
+    if (recurrent_mask.has_value()) {
+      at::mm_out(through_w, d_raw_step, weight_hh);
+      dh_next.addcmul_(through_w, *recurrent_mask);
+    } else {
+      dh_next.addmm_(d_raw_step, weight_hh);
+    }
+    std::swap(dh, dh_next);
+  }
+}
+
+std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& weight_hh, const Tensor& h0,
+                                 const OptTensor& ln_weight_hh, const OptTensor& keep,
+                                 const OptTensor& recurrent_mask, const Tensor& hs,
+                                 const Tensor& gates, const Tensor& q, const OptTensor& raw,
+                                 const OptTensor& mean, const OptTensor& rstd, bool reverse) {
+  TORCH_CHECK(d_hs.is_contiguous(), "gru_backward: the output gradient must be contiguous");
+  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2);
+  Tensor d_a = gates.new_empty({steps, batch, G});
+  Tensor d_q = gates.new_empty({steps, batch, G});
+  Tensor d_raw = raw.has_value() ? gates.new_empty({steps, batch, G}) : d_q;
+  Tensor dh = d_hs[reverse ? 0 : steps - 1].clone();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnkit_gru_backward", [&] {
+    gru_backward_loop<scalar_t>(d_hs, weight_hh, h0, ln_weight_hh, keep, recurrent_mask, hs,
+                                gates, q, raw, mean, rstd, reverse, d_a, d_q, d_raw, dh);
+  });
+  return {d_a, d_q, d_raw, dh};
+}
+
+}  // namespace
+}  // namespace rnnkit_native
+
+TORCH_LIBRARY(rnnkit_native, m) {
+  m.def(
+      "lstm_forward(Tensor a, Tensor weight_hh, Tensor h0, Tensor c0, Tensor? ln_weight_hh, "
+      "Tensor? ln_weight_c, Tensor? ln_bias_c, Tensor? peephole, Tensor? keep_h, "
+      "Tensor? keep_c, Tensor? recurrent_mask, bool reverse, bool save, float eps) -> Tensor[]",
+      &rnnkit_native::lstm_forward);
+  m.def(
+      "lstm_backward(Tensor d_hs, Tensor d_cs, Tensor weight_hh, Tensor c0, "
+      "Tensor? ln_weight_hh, Tensor? ln_weight_c, Tensor? peephole, Tensor? keep_h, "
+      "Tensor? keep_c, Tensor? recurrent_mask, Tensor gates, Tensor tau, Tensor c_new, "
+      "Tensor cs, Tensor? raw, Tensor? mean_h, Tensor? rstd_h, Tensor? mean_c, "
+      "Tensor? rstd_c, bool reverse) -> Tensor[]",
+      &rnnkit_native::lstm_backward);
+  m.def(
+      "gru_forward(Tensor a, Tensor weight_hh, Tensor h0, Tensor? bias_hn, "
+      "Tensor? ln_weight_hh, Tensor? keep, Tensor? recurrent_mask, bool reverse, bool save, "
+      "float eps) -> Tensor[]",
+      &rnnkit_native::gru_forward);
+  m.def(
+      "gru_backward(Tensor d_hs, Tensor weight_hh, Tensor h0, Tensor? ln_weight_hh, "
+      "Tensor? keep, Tensor? recurrent_mask, Tensor hs, Tensor gates, Tensor q, Tensor? raw, "
+      "Tensor? mean, Tensor? rstd, bool reverse) -> Tensor[]",
+      &rnnkit_native::gru_backward);
+}

@@ -95,9 +95,9 @@ class GRURecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, d_hs: Tensor) -> tuple[Tensor | None, ...]:
         d_a, d_w, d_h0, d_bias, d_ln = _backward(
-            ctx.reverse, d_hs.contiguous(), _Saved(*ctx.saved_tensors)
+            ctx.reverse, d_hs.contiguous(), _Saved(*ctx.saved_tensors), ctx.has_bias
         )
-        return d_a, d_w, d_h0, d_bias if ctx.has_bias else None, d_ln, None, None, None
+        return d_a, d_w, d_h0, d_bias, d_ln, None, None, None
 
 
 def _forward(
@@ -165,22 +165,25 @@ class _Saved(NamedTuple):
     rstd: Tensor | None
 
 
-def _backward(reverse: bool, d_hs: Tensor, s: _Saved) -> tuple[Tensor | None, ...]:
-    """The backward loop (module docstring), then the parameter gradients in one pass each."""
+def _backward(reverse: bool, d_hs: Tensor, s: _Saved, has_bias: bool) -> tuple[Tensor | None, ...]:
+    """The backward loop (module docstring), then the parameter gradients in one pass each.
+
+    The native loop accumulates ``∂L/∂b_hn`` and the LN gain's gradient as it goes.
+    """
     kernels = native.usable(s.gates)
     if kernels is None:
         d_a, d_q, d_raw, dh = _backward_loop(reverse, d_hs, s)
+        rows = s.gates.shape[-1]
+        d_bias_hn = d_q[..., 2 * (rows // 3) :].sum((0, 1)) if has_bias else None
+        d_ln = None
+        if s.raw is not None:
+            d_ln, _ = layer_norm_param_grads(d_q, s.raw, s.mean, s.rstd, s.ln_weight_hh)
     else:  # the same loop in C++ (native/recurrence.cpp)
-        d_a, d_q, d_raw, dh = kernels.gru_backward(
+        d_a, d_raw, dh, d_bias_hn, d_ln = kernels.gru_backward(
             d_hs, s.weight_hh, s.h0, s.ln_weight_hh, s.keep, s.recurrent_mask, s.hs, s.gates,
-            s.q, s.raw, s.mean, s.rstd, reverse,
+            s.q, s.raw, s.mean, s.rstd, reverse, has_bias,
         )  # fmt: skip
-    rows = s.gates.shape[-1]
     d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
-    d_bias_hn = d_q[..., 2 * (rows // 3) :].sum((0, 1))
-    d_ln = None
-    if s.raw is not None:
-        d_ln, _ = layer_norm_param_grads(d_q, s.raw, s.mean, s.rstd, s.ln_weight_hh)
     return d_a, d_weight_hh, dh, d_bias_hn, d_ln
 
 

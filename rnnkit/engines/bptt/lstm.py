@@ -225,17 +225,29 @@ class _Saved(NamedTuple):
 
 
 def _backward(reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved) -> tuple[Tensor | None, ...]:
-    """The backward loop (module docstring), then the parameter gradients in one pass each."""
+    """The backward loop (module docstring), then the parameter gradients in one pass each.
+
+    The native loop accumulates the LN and peephole gradients as it goes (no second pass
+    over the saved buffers); the Python loop leaves them to :func:`_parameter_grads`.
+    """
     kernels = native.usable(s.gates)
     if kernels is None:
         d_pre, d_raw, d_shown, dh, dc = _backward_loop(reverse, d_hs, d_cs, s)
+        extras = _parameter_grads(d_pre, d_shown, s, reverse)
     else:  # the same loop in C++ (native/recurrence.cpp)
-        d_pre, d_raw, d_shown, dh, dc = kernels.lstm_backward(
+        d_pre, d_raw, dh, dc, *extras = kernels.lstm_backward(
             d_hs, d_cs, s.weight_hh, s.c0, s.ln_weight_hh, s.ln_weight_c, s.peephole,
             s.keep_h, s.keep_c, s.recurrent_mask, s.gates, s.tau, s.c_new, s.cs,
             s.raw, s.mean_h, s.rstd_h, s.mean_c, s.rstd_c, reverse,
         )  # fmt: skip
     d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
+    return (d_pre, d_weight_hh, dh, dc, *extras)
+
+
+def _parameter_grads(
+    d_pre: Tensor, d_shown: Tensor | None, s: _Saved, reverse: bool
+) -> tuple[Tensor | None, ...]:
+    """The LN gains, the LN shift on ``c`` and the peepholes: one pass over all steps each."""
     d_ln_hh = d_ln_c = d_ln_c_bias = None
     if s.raw is not None:
         d_ln_hh, _ = layer_norm_param_grads(d_pre, s.raw, s.mean_h, s.rstd_h, s.ln_weight_hh)
@@ -244,7 +256,7 @@ def _backward(reverse: bool, d_hs: Tensor, d_cs: Tensor, s: _Saved) -> tuple[Ten
             d_shown, s.c_new, s.mean_c, s.rstd_c, s.ln_weight_c, shift=True
         )
     d_peephole = None if s.peephole is None else _peephole_grads(d_pre, s, reverse)
-    return d_pre, d_weight_hh, dh, dc, d_ln_hh, d_ln_c, d_ln_c_bias, d_peephole
+    return d_ln_hh, d_ln_c, d_ln_c_bias, d_peephole
 
 
 def _backward_loop(

@@ -79,16 +79,19 @@ inline void row_moments(const T* x, int64_t n, T eps, T* mean_out, T* rstd_out) 
   *rstd_out = T(1) / std::sqrt(sq / static_cast<T>(n) + eps);
 }
 
-// dx = rstd (γ dy - mean(γ dy) - x̂ mean(γ dy x̂)),  x̂ = (x - mean) rstd.
+// dx = rstd (γ dy - mean(γ dy) - x̂ mean(γ dy x̂)),  x̂ = (x - mean) rstd; and the
+// gain's gradient of this row, dγ += dy ⊙ x̂, into an fp64 accumulator.
 template <typename T>
-inline void row_layer_norm_backward(
-    const T* dy, const T* x, const T* gamma, T mean, T rstd, int64_t n, T* dx) {
+inline void row_layer_norm_backward(const T* dy, const T* x, const T* gamma, T mean, T rstd,
+                                    int64_t n, T* dx, double* d_gamma) {
   T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
   for (int64_t j = 0; j < n; ++j) {
     const T gdy = gamma[j] * dy[j];
+    const T xhat = (x[j] - mean) * rstd;
     s1 += gdy;
-    s2 += gdy * (x[j] - mean) * rstd;
+    s2 += gdy * xhat;
+    d_gamma[j] += static_cast<double>(dy[j] * xhat);
   }
   const T m1 = s1 / static_cast<T>(n), m2 = s2 / static_cast<T>(n);
 #pragma omp simd
@@ -96,6 +99,19 @@ inline void row_layer_norm_backward(
     dx[j] = rstd * (gamma[j] * dy[j] - m1 - (x[j] - mean) * rstd * m2);
   }
 }
+
+// Per-row fp64 accumulators of a parameter gradient (a row per batch row, so no two
+// threads share one and the sum does not depend on the thread count), summed at the end.
+struct Accumulator {
+  Tensor rows;  // (B, n) fp64, or undefined
+
+  Accumulator(bool on, int64_t batch, int64_t n, const Tensor& like)
+      : rows(on ? at::zeros({batch, n}, like.options().dtype(at::kDouble)) : Tensor()) {}
+  double* row(int64_t b) { return rows.data_ptr<double>() + b * rows.size(1); }
+  Tensor total(const Tensor& like) const {
+    return rows.defined() ? rows.sum(0).to(like.scalar_type()) : Tensor();
+  }
+};
 
 // A keep weight (padding + zoneout) for one step: (B, H) or (B, 1) values, the latter
 // possibly broadcast with stride 0.
@@ -337,6 +353,11 @@ std::vector<Tensor> lstm_forward(const Tensor& a, const Tensor& weight_hh, const
           o.mean_h, o.rstd_h, o.mean_c, o.rstd_c};
 }
 
+struct LSTMGrads {
+  Tensor d_pre, d_raw, dh, dc;
+  Accumulator ln_hh, ln_c, ln_c_bias, peephole;  // Σ over steps and rows
+};
+
 template <typename T>
 void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& weight_hh,
                         const Tensor& c0, const OptTensor& ln_weight_hh,
@@ -346,8 +367,7 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
                         const Tensor& tau, const Tensor& c_new, const Tensor& cs,
                         const OptTensor& raw, const OptTensor& mean_h,
                         const OptTensor& rstd_h, const OptTensor& mean_c,
-                        const OptTensor& rstd_c, bool reverse, const Tensor& d_pre,
-                        const Tensor& d_raw, const Tensor& d_shown, Tensor& dh, Tensor& dc) {
+                        const OptTensor& rstd_c, bool reverse, LSTMGrads& out) {
   const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 4;
   const T* ln_g = ptr_or_null<T>(ln_weight_hh);
   const T* lnc_g = ptr_or_null<T>(ln_weight_c);
@@ -358,6 +378,8 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
   const T* mc = ptr_or_null<T>(mean_c);
   const T* rc = ptr_or_null<T>(rstd_c);
   const Tensor c_init = c0.contiguous();
+  Tensor& dh = out.dh;
+  Tensor& dc = out.dc;
   Tensor dh_next = dh.new_empty({batch, H}), dc_next = dc.new_empty({batch, H});
   Tensor through_w = recurrent_mask.has_value() ? dh.new_empty({batch, H}) : Tensor();
   // Visit the steps in the opposite order of the forward loop.
@@ -373,18 +395,17 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
     const T* ext_c = before < 0 ? nullptr : d_cs.const_data_ptr<T>() + before * batch * H;
     const T* dhp = dh.const_data_ptr<T>();
     const T* dcp = dc.const_data_ptr<T>();
-    T* dpre_t = d_pre.data_ptr<T>() + t * batch * G;
-    T* draw_t = d_raw.data_ptr<T>() + t * batch * G;  // == dpre_t without LN
-    T* dshown_t = lnc_g ? d_shown.data_ptr<T>() + t * batch * H : nullptr;
+    T* dpre_t = out.d_pre.data_ptr<T>() + t * batch * G;
+    T* draw_t = out.d_raw.data_ptr<T>() + t * batch * G;  // == dpre_t without LN
     T* dh_base = dh_next.data_ptr<T>();
     T* dc_out = dc_next.data_ptr<T>();
     const Keep<T> kh = keep_at<T>(keep_h, t), kc = keep_at<T>(keep_c, t);
 
     at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
       std::vector<T> tmp(3 * H);
-      T* dhn = tmp.data();     // δĥ_t = (1 - k^h) δh_t
-      T* thr = dhn + H;        // ∂L/∂(shown ĉ)
-      T* dcn = thr + H;        // δĉ_t
+      T* dhn = tmp.data();  // δĥ_t = (1 - k^h) δh_t
+      T* thr = dhn + H;     // ∂L/∂(shown ĉ)
+      T* dcn = thr + H;     // δĉ_t
       for (int64_t b = begin; b < end; ++b) {
         const T* gb = g_t + b * G;
         const T* tb = tau_t + b * H;
@@ -392,6 +413,7 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
         const T* cpb = cp + b * H;
         const T* dhb = dhp + b * H;
         const T* dcb = dcp + b * H;
+        const int64_t s = t * batch + b;
         T* dp = dpre_t + b * G;
         keep_release(kh, b, dhb, H, dhn);
 #pragma omp simd
@@ -401,9 +423,10 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
           thr[j] = dhn[j] * o * (T(1) - tb[j] * tb[j]);
         }
         if (lnc_g) {  // the LN on ĉ sits between the state and the tanh
-          std::copy(thr, thr + H, dshown_t + b * H);
-          const int64_t s = t * batch + b;
-          row_layer_norm_backward(thr, cnb, lnc_g, mc[s], rc[s], H, dcn);
+          double* d_shift = out.ln_c_bias.row(b);
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) d_shift[j] += static_cast<double>(thr[j]);
+          row_layer_norm_backward(thr, cnb, lnc_g, mc[s], rc[s], H, dcn, out.ln_c.row(b));
         } else {
           std::copy(thr, thr + H, dcn);
         }
@@ -421,9 +444,18 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
           dp[H + j] = cpb[j] * dcn[j] * (T(1) - f) * f;
           dp[2 * H + j] = i * dcn[j] * (T(1) - g * g);
         }
+        if (peep) {  // ∂L/∂p_{i,f} += δâ_{i,f} ⊙ c_{t-1}, ∂L/∂p_o += δâ_o ⊙ ĉ_t
+          double* dpeep = out.peephole.row(b);
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) {
+            dpeep[j] += static_cast<double>(dp[j] * cpb[j]);
+            dpeep[H + j] += static_cast<double>(dp[H + j] * cpb[j]);
+            dpeep[2 * H + j] += static_cast<double>(dp[3 * H + j] * cnb[j]);
+          }
+        }
         if (ln_g) {
-          const int64_t s = t * batch + b;
-          row_layer_norm_backward(dp, raw_p + s * G, ln_g, mh[s], rh[s], G, draw_t + b * G);
+          row_layer_norm_backward(dp, raw_p + s * G, ln_g, mh[s], rh[s], G, draw_t + b * G,
+                                  out.ln_hh.row(b));
         }
         T* dco = dc_out + b * H;
         const T* ecb = ext_c ? ext_c + b * H : nullptr;
@@ -443,7 +475,7 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
         keep_accumulate(kh, b, dhb, H, dhb_out);
       }
     });
-    const Tensor d_raw_step = d_raw[t];
+    const Tensor d_raw_step = out.d_raw[t];
     if (recurrent_mask.has_value()) {  // δh_{t-1} += m_h ⊙ (δâ_t W̃_hh)
       at::mm_out(through_w, d_raw_step, weight_hh);
       dh_next.addcmul_(through_w, *recurrent_mask);
@@ -455,6 +487,9 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
   }
 }
 
+// Returns δâ (the gradient of a), δ before the recurrent LN (== δâ without it), δh_0,
+// δc_0, and the gradients of the LN gains, the LN shift on c and the peepholes
+// ((3, H)), each undefined where the option is off.
 std::vector<Tensor> lstm_backward(
     const Tensor& d_hs, const Tensor& d_cs, const Tensor& weight_hh, const Tensor& c0,
     const OptTensor& ln_weight_hh, const OptTensor& ln_weight_c, const OptTensor& peephole,
@@ -466,17 +501,25 @@ std::vector<Tensor> lstm_backward(
               "lstm_backward: the output gradients must be contiguous");
   const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 4;
   const int64_t last = reverse ? 0 : steps - 1;
-  Tensor d_pre = gates.new_empty({steps, batch, G});
-  Tensor d_raw = raw.has_value() ? gates.new_empty({steps, batch, G}) : d_pre;
-  Tensor d_shown = ln_weight_c.has_value() ? gates.new_empty({steps, batch, H}) : Tensor();
-  Tensor dh = d_hs[last].clone(), dc = d_cs[last].clone();
+  const bool ln_c = ln_weight_c.has_value();
+  LSTMGrads out{gates.new_empty({steps, batch, G}),
+                Tensor(),
+                d_hs[last].clone(),
+                d_cs[last].clone(),
+                Accumulator(ln_weight_hh.has_value(), batch, G, gates),
+                Accumulator(ln_c, batch, H, gates),
+                Accumulator(ln_c, batch, H, gates),
+                Accumulator(peephole.has_value(), batch, 3 * H, gates)};
+  out.d_raw = raw.has_value() ? gates.new_empty({steps, batch, G}) : out.d_pre;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnkit_lstm_backward", [&] {
     lstm_backward_loop<scalar_t>(d_hs, d_cs, weight_hh, c0, ln_weight_hh, ln_weight_c, peephole,
                                  keep_h, keep_c, recurrent_mask, gates, tau, c_new, cs, raw,
-                                 mean_h, rstd_h, mean_c, rstd_c, reverse, d_pre, d_raw, d_shown,
-                                 dh, dc);
+                                 mean_h, rstd_h, mean_c, rstd_c, reverse, out);
   });
-  return {d_pre, d_raw, d_shown, dh, dc};
+  Tensor d_peephole = out.peephole.total(gates);
+  if (d_peephole.defined()) d_peephole = d_peephole.view({3, H});
+  return {out.d_pre, out.d_raw, out.dh, out.dc, out.ln_hh.total(gates),
+          out.ln_c.total(gates), out.ln_c_bias.total(gates), d_peephole};
 }
 
 // ---------------------------------------------------------------------------------
@@ -583,7 +626,8 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
                        const OptTensor& recurrent_mask, const Tensor& hs, const Tensor& gates,
                        const Tensor& q, const OptTensor& raw, const OptTensor& mean,
                        const OptTensor& rstd, bool reverse, const Tensor& d_a,
-                       const Tensor& d_q, const Tensor& d_raw, Tensor& dh) {
+                       const Tensor& d_raw, Tensor& dh, Accumulator& d_bias_hn,
+                       Accumulator& d_ln) {
   const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 3;
   const T* ln_g = ptr_or_null<T>(ln_weight_hh);
   const T* raw_p = ptr_or_null<T>(raw);
@@ -602,13 +646,14 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
     const T* ext = before < 0 ? nullptr : d_hs.const_data_ptr<T>() + before * batch * H;
     const T* dhp = dh.const_data_ptr<T>();
     T* da_t = d_a.data_ptr<T>() + t * batch * G;
-    T* dq_t = d_q.data_ptr<T>() + t * batch * G;
     T* draw_t = d_raw.data_ptr<T>() + t * batch * G;
     T* dh_base = dh_next.data_ptr<T>();
     const Keep<T> kp = keep_at<T>(keep, t);
 
     at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
-      std::vector<T> tmp(H);
+      // δq = [δa_r; δa_z; δa_n ⊙ r], the gradient of the recurrent pre-activations: with
+      // LN only a row's scratch (its LN backward gives d_raw), else d_raw itself.
+      std::vector<T> tmp(ln_g ? H + G : H);
       T* dhn = tmp.data();  // δĥ_t = (1 - k) δh_t
       for (int64_t b = begin; b < end; ++b) {
         const T* gb = g_t + b * G;
@@ -616,7 +661,7 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
         const T* hpb = hp + b * H;
         const T* dhb = dhp + b * H;
         T* dab = da_t + b * G;
-        T* dqb = dq_t + b * G;
+        T* dqb = ln_g ? dhn + H : draw_t + b * G;
         keep_release(kp, b, dhb, H, dhn);
 #pragma omp simd
         for (int64_t j = 0; j < H; ++j) {
@@ -629,9 +674,15 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
           dqb[H + j] = dab[H + j];
           dqb[2 * H + j] = dan * r;
         }
+        if (d_bias_hn.rows.defined()) {  // b_hn is the LN's shift on the n block, or added
+          double* acc = d_bias_hn.row(b);
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) acc[j] += static_cast<double>(dqb[2 * H + j]);
+        }
         if (ln_g) {
           const int64_t s = t * batch + b;
-          row_layer_norm_backward(dqb, raw_p + s * G, ln_g, mu[s], rs[s], G, draw_t + b * G);
+          row_layer_norm_backward(dqb, raw_p + s * G, ln_g, mu[s], rs[s], G, draw_t + b * G,
+                                  d_ln.row(b));
         }
         T* out = dh_base + b * H;
         const T* eb = ext ? ext + b * H : nullptr;
@@ -651,22 +702,27 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
   }
 }
 
+// Returns δa (the gradient of a), δ of the recurrent product before the LN (δq without
+// it), δh_0, and the gradients of b_hn and of the LN gain (undefined where off).
 std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& weight_hh, const Tensor& h0,
                                  const OptTensor& ln_weight_hh, const OptTensor& keep,
                                  const OptTensor& recurrent_mask, const Tensor& hs,
                                  const Tensor& gates, const Tensor& q, const OptTensor& raw,
-                                 const OptTensor& mean, const OptTensor& rstd, bool reverse) {
+                                 const OptTensor& mean, const OptTensor& rstd, bool reverse,
+                                 bool has_bias_hn) {
   TORCH_CHECK(d_hs.is_contiguous(), "gru_backward: the output gradient must be contiguous");
-  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2);
+  const int64_t steps = gates.size(0), batch = gates.size(1), G = gates.size(2), H = G / 3;
   Tensor d_a = gates.new_empty({steps, batch, G});
-  Tensor d_q = gates.new_empty({steps, batch, G});
-  Tensor d_raw = raw.has_value() ? gates.new_empty({steps, batch, G}) : d_q;
+  Tensor d_raw = gates.new_empty({steps, batch, G});
   Tensor dh = d_hs[reverse ? 0 : steps - 1].clone();
+  Accumulator d_bias_hn(has_bias_hn, batch, H, gates);
+  Accumulator d_ln(ln_weight_hh.has_value(), batch, G, gates);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnkit_gru_backward", [&] {
     gru_backward_loop<scalar_t>(d_hs, weight_hh, h0, ln_weight_hh, keep, recurrent_mask, hs,
-                                gates, q, raw, mean, rstd, reverse, d_a, d_q, d_raw, dh);
+                                gates, q, raw, mean, rstd, reverse, d_a, d_raw, dh, d_bias_hn,
+                                d_ln);
   });
-  return {d_a, d_q, d_raw, dh};
+  return {d_a, d_raw, dh, d_bias_hn.total(gates), d_ln.total(gates)};
 }
 
 }  // namespace
@@ -693,6 +749,6 @@ TORCH_LIBRARY(rnnkit_native, m) {
   m.def(
       "gru_backward(Tensor d_hs, Tensor weight_hh, Tensor h0, Tensor? ln_weight_hh, "
       "Tensor? keep, Tensor? recurrent_mask, Tensor hs, Tensor gates, Tensor q, Tensor? raw, "
-      "Tensor? mean, Tensor? rstd, bool reverse) -> Tensor[]",
+      "Tensor? mean, Tensor? rstd, bool reverse, bool has_bias_hn) -> Tensor[]",
       &rnnkit_native::gru_backward);
 }

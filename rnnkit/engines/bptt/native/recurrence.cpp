@@ -79,6 +79,22 @@ inline void row_moments(const T* x, int64_t n, T eps, T* mean_out, T* rstd_out) 
   *rstd_out = T(1) / std::sqrt(sq / static_cast<T>(n) + eps);
 }
 
+// y = (x - mean) rstd γ (+ β): one row's layer norm; its statistics go to mean_out, rstd_out.
+template <typename T>
+inline void row_layer_norm(const T* x, int64_t n, const T* gamma, const T* beta, T eps,
+                           T* mean_out, T* rstd_out, T* y) {
+  T mean, rstd;
+  row_moments(x, n, eps, &mean, &rstd);
+  *mean_out = mean;
+  *rstd_out = rstd;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - mean) * rstd * gamma[j];
+  if (beta) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] += beta[j];
+  }
+}
+
 // dx = rstd (γ dy - mean(γ dy) - x̂ mean(γ dy x̂)),  x̂ = (x - mean) rstd; and the
 // gain's gradient of this row, dγ += dy ⊙ x̂, into an fp64 accumulator.
 template <typename T>
@@ -201,6 +217,27 @@ inline int64_t grain_for(int64_t row_width) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_width));
 }
 
+// The n-th visited step, and the step visited before it (-1 for the first): a direction
+// visits 0..T-1, or T-1..0 in reverse.
+inline int64_t visited(int64_t n, int64_t steps, bool reverse) {
+  return reverse ? steps - 1 - n : n;
+}
+inline int64_t visited_before(int64_t n, int64_t steps, bool reverse) {
+  return n == 0 ? -1 : visited(n - 1, steps, reverse);
+}
+
+// δh_{t-1} += m_h ⊙ (δ_t W̃_hh), the gradient through the recurrent product (one GEMM);
+// `scratch` is a (B, H) buffer, used only with a recurrent dropout mask.
+void add_recurrent_grad(Tensor& dh_prev, const Tensor& d_raw_t, const Tensor& weight_hh,
+                        const OptTensor& recurrent_mask, Tensor& scratch) {
+  if (recurrent_mask.has_value()) {
+    at::mm_out(scratch, d_raw_t, weight_hh);
+    dh_prev.addcmul_(scratch, *recurrent_mask);
+  } else {
+    dh_prev.addmm_(d_raw_t, weight_hh);
+  }
+}
+
 Tensor maybe_empty(bool on, const Tensor& like, at::IntArrayRef shape) {
   return on ? like.new_empty(shape) : Tensor();
 }
@@ -229,9 +266,9 @@ void lstm_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h
   Tensor pre = a.new_empty({batch, G});  // the GEMM's result when there is no LN
   const Tensor h_init = h0.contiguous(), c_init = c0.contiguous();
   for (int64_t n = 0; n < steps; ++n) {
-    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t t = visited(n, steps, reverse);
     const int64_t k = save ? t : 0;
-    const int64_t prev_t = reverse ? t + 1 : t - 1;
+    const int64_t prev_t = visited_before(n, steps, reverse);
     const Tensor h_prev = n == 0 ? h_init : o.hs[prev_t];
     const Tensor c_prev = n == 0 ? c_init : o.cs[prev_t];
     Tensor x_h = h_prev;
@@ -269,16 +306,13 @@ void lstm_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h
         T* gb = gates + b * G;
         T* cnb = c_new + b * H;
         if (ln_g) {
-          T mean, rstd;
-          row_moments(rb, G, eps, &mean, &rstd);
-          mean_h[b] = mean;
-          rstd_h[b] = rstd;
-#pragma omp simd
-          for (int64_t j = 0; j < G; ++j) p[j] = ab[j] + (rb[j] - mean) * rstd * ln_g[j];
+          row_layer_norm(rb, G, ln_g, static_cast<const T*>(nullptr), eps, mean_h + b,
+                         rstd_h + b, p);
         } else {
-#pragma omp simd
-          for (int64_t j = 0; j < G; ++j) p[j] = ab[j] + rb[j];
+          std::copy(rb, rb + G, p);
         }
+#pragma omp simd
+        for (int64_t j = 0; j < G; ++j) p[j] += ab[j];
         if (peep) {  // i and f peek at c_{t-1}
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
@@ -300,18 +334,12 @@ void lstm_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h
         for (int64_t j = 0; j < H; ++j) gb[3 * H + j] = Act<T>::sigmoid(p[3 * H + j]);
         T* tb = tau + b * H;
         if (lnc_g) {
-          T mean, rstd;
-          row_moments(cnb, H, eps, &mean, &rstd);
-          mean_c[b] = mean;
-          rstd_c[b] = rstd;
-#pragma omp simd
-          for (int64_t j = 0; j < H; ++j) {
-            tb[j] = Act<T>::tanh((cnb[j] - mean) * rstd * lnc_g[j] + lnc_b[j]);
-          }
+          row_layer_norm(cnb, H, lnc_g, lnc_b, eps, mean_c + b, rstd_c + b, tb);
         } else {
-#pragma omp simd
-          for (int64_t j = 0; j < H; ++j) tb[j] = Act<T>::tanh(cnb[j]);
+          std::copy(cnb, cnb + H, tb);
         }
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) tb[j] = Act<T>::tanh(tb[j]);
         T* hb = h_out + b * H;
         T* fresh = kh ? hn : hb;
 #pragma omp simd
@@ -384,8 +412,8 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
   Tensor through_w = recurrent_mask.has_value() ? dh.new_empty({batch, H}) : Tensor();
   // Visit the steps in the opposite order of the forward loop.
   for (int64_t n = steps - 1; n >= 0; --n) {
-    const int64_t t = reverse ? steps - 1 - n : n;
-    const int64_t before = n == 0 ? -1 : (reverse ? t + 1 : t - 1);
+    const int64_t t = visited(n, steps, reverse);
+    const int64_t before = visited_before(n, steps, reverse);
     const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
     const T* tau_t = tau.const_data_ptr<T>() + t * batch * H;
     const T* cn_t = c_new.const_data_ptr<T>() + t * batch * H;
@@ -475,13 +503,7 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
         keep_accumulate(kh, b, dhb, H, dhb_out);
       }
     });
-    const Tensor d_raw_step = out.d_raw[t];
-    if (recurrent_mask.has_value()) {  // δh_{t-1} += m_h ⊙ (δâ_t W̃_hh)
-      at::mm_out(through_w, d_raw_step, weight_hh);
-      dh_next.addcmul_(through_w, *recurrent_mask);
-    } else {
-      dh_next.addmm_(d_raw_step, weight_hh);
-    }
+    add_recurrent_grad(dh_next, out.d_raw[t], weight_hh, recurrent_mask, through_w);
     std::swap(dh, dh_next);
     std::swap(dc, dc_next);
   }
@@ -538,9 +560,9 @@ void gru_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h0
   const T* bn = ptr_or_null<T>(bias_hn);
   const Tensor h_init = h0.contiguous();
   for (int64_t n = 0; n < steps; ++n) {
-    const int64_t t = reverse ? steps - 1 - n : n;
+    const int64_t t = visited(n, steps, reverse);
     const int64_t k = save ? t : 0;
-    const Tensor h_prev = n == 0 ? h_init : hs[reverse ? t + 1 : t - 1];
+    const Tensor h_prev = n == 0 ? h_init : hs[visited_before(n, steps, reverse)];
     Tensor x_h = h_prev;
     if (recurrent_mask.has_value()) {
       x_h = h_in[k];
@@ -567,13 +589,8 @@ void gru_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h0
         T* qb = q_p + b * G;
         T* gb = g_t + b * G;
         if (ln_g) {  // q = LN(raw) γ + [0; 0; b_hn]
-          const T* rb = raw_p + b * G;
-          T mu, rs;
-          row_moments(rb, G, eps, &mu, &rs);
-          mean_p[b] = mu;
-          rstd_p[b] = rs;
-#pragma omp simd
-          for (int64_t j = 0; j < G; ++j) qb[j] = (rb[j] - mu) * rs * ln_g[j];
+          row_layer_norm(raw_p + b * G, G, ln_g, static_cast<const T*>(nullptr), eps,
+                         mean_p + b, rstd_p + b, qb);
         }
         if (bn) {
 #pragma omp simd
@@ -637,8 +654,8 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
   Tensor dh_next = dh.new_empty({batch, H});
   Tensor through_w = recurrent_mask.has_value() ? dh.new_empty({batch, H}) : Tensor();
   for (int64_t n = steps - 1; n >= 0; --n) {
-    const int64_t t = reverse ? steps - 1 - n : n;
-    const int64_t before = n == 0 ? -1 : (reverse ? t + 1 : t - 1);
+    const int64_t t = visited(n, steps, reverse);
+    const int64_t before = visited_before(n, steps, reverse);
     const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
     const T* q_t = q.const_data_ptr<T>() + t * batch * G;
     const T* hp = before < 0 ? h_init.const_data_ptr<T>()
@@ -691,13 +708,7 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
         keep_accumulate(kp, b, dhb, H, out);
       }
     });
-    const Tensor d_raw_step = d_raw[t];
-    if (recurrent_mask.has_value()) {
-      at::mm_out(through_w, d_raw_step, weight_hh);
-      dh_next.addcmul_(through_w, *recurrent_mask);
-    } else {
-      dh_next.addmm_(d_raw_step, weight_hh);
-    }
+    add_recurrent_grad(dh_next, d_raw[t], weight_hh, recurrent_mask, through_w);
     std::swap(dh, dh_next);
   }
 }

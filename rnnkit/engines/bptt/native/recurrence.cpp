@@ -30,7 +30,7 @@ using OptTensor = std::optional<Tensor>;
 // ---------------------------------------------------------------------------------
 // Activations. fp64 uses libm (gradcheck runs in fp64); fp32 uses a branch-free exp
 // (Cephes' expf: Cody-Waite range reduction, degree-6 polynomial, about 1 ulp) that
-// the compiler vectorises, with sigmoid and tanh written through it.
+// the compiler vectorises, with sigmoid and tanh (Cephes' tanhf) written through it.
 
 template <typename T>
 struct Act;
@@ -60,23 +60,40 @@ struct Act<float> {
     return p * scale;
   }
   static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
-  static inline float tanh(float x) { return 2.0f / (1.0f + exp(-2.0f * x)) - 1.0f; }
+  // Cephes' tanhf: an odd polynomial near 0 (where 1 - 2/(e^{2x} + 1) would cancel),
+  // the exp form elsewhere; both computed, one selected, so the loop stays vectorised.
+  static inline float tanh(float x) {
+    const float s = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * s + 2.06390887954e-2f;
+    p = p * s - 5.37397155531e-2f;
+    p = p * s + 1.33314422036e-1f;
+    p = p * s - 3.33332819422e-1f;
+    const float near_zero = p * s * x + x;
+    const float away = 1.0f - 2.0f / (exp(2.0f * x) + 1.0f);
+    return std::abs(x) < 0.625f ? near_zero : away;
+  }
 };
 
 // ---------------------------------------------------------------------------------
 // Layer norm over one row of n values: statistics, and the gradient of the input.
 
+// Sums over a row are accumulated in fp64 (rows are short; it costs little and keeps
+// fp32 results as close to an fp64 computation as ATen's cascade sums are).
 template <typename T>
 inline void row_moments(const T* x, int64_t n, T eps, T* mean_out, T* rstd_out) {
-  T sum = 0;
+  double sum = 0;
 #pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) sum += x[j];
-  const T mean = sum / static_cast<T>(n);
-  T sq = 0;
+  for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(x[j]);
+  const double mean = sum / static_cast<double>(n);
+  double sq = 0;
 #pragma omp simd reduction(+ : sq)
-  for (int64_t j = 0; j < n; ++j) sq += (x[j] - mean) * (x[j] - mean);
-  *mean_out = mean;
-  *rstd_out = T(1) / std::sqrt(sq / static_cast<T>(n) + eps);
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(x[j]) - mean;
+    sq += d * d;
+  }
+  *mean_out = static_cast<T>(mean);
+  *rstd_out = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(n) + static_cast<double>(eps)));
 }
 
 // y = (x - mean) rstd γ (+ β): one row's layer norm; its statistics go to mean_out, rstd_out.
@@ -100,16 +117,17 @@ inline void row_layer_norm(const T* x, int64_t n, const T* gamma, const T* beta,
 template <typename T>
 inline void row_layer_norm_backward(const T* dy, const T* x, const T* gamma, T mean, T rstd,
                                     int64_t n, T* dx, double* d_gamma) {
-  T s1 = 0, s2 = 0;
+  double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
   for (int64_t j = 0; j < n; ++j) {
     const T gdy = gamma[j] * dy[j];
     const T xhat = (x[j] - mean) * rstd;
-    s1 += gdy;
-    s2 += gdy * xhat;
+    s1 += static_cast<double>(gdy);
+    s2 += static_cast<double>(gdy * xhat);
     d_gamma[j] += static_cast<double>(dy[j] * xhat);
   }
-  const T m1 = s1 / static_cast<T>(n), m2 = s2 / static_cast<T>(n);
+  const T m1 = static_cast<T>(s1 / static_cast<double>(n));
+  const T m2 = static_cast<T>(s2 / static_cast<double>(n));
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
     dx[j] = rstd * (gamma[j] * dy[j] - m1 - (x[j] - mean) * rstd * m2);

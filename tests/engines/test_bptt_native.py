@@ -3,8 +3,9 @@
 * Over random configurations (hypothesis): LSTM and GRU, every variant option, stacked,
   bidirectional, ragged lengths with empty sequences, an initial state or not, training
   or eval mode: outputs, final and per-step states and every gradient agree, fp64
-  within 1e-10 (same algorithm, same buffers). In fp32 the two paths round differently
-  (the native one has its own ``exp``), so each is held to the fp64 result instead.
+  within 1e-10 (same algorithm, same buffers). In fp32 they agree within 1e-5; with
+  layer norm they round differently enough (the native path has its own ``exp`` and
+  fp64 row sums) that the native one is held to the fp64 result instead.
 * Inference (no gradient: one reused buffer slot per step) gives the training outputs.
 * Where the kernels cannot be built the engine warns once and runs the Python loops;
   ``RNNKIT_NATIVE=0`` and :func:`native.disabled` switch them off.
@@ -136,7 +137,7 @@ def test_native_loops_equal_the_python_loops_in_fp64(config: dict[str, Any]) -> 
         assert_close(got, want, what=f"{config}: tensor {i} (outputs, states, grads)")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(config=configurations())
 def test_native_loops_in_fp32_are_as_close_to_fp64_as_the_python_loops(
     config: dict[str, Any],
@@ -152,8 +153,14 @@ def test_native_loops_in_fp32_are_as_close_to_fp64_as_the_python_loops(
         pairs = zip(got, truth, strict=True)
         return max(((g.double() - t) / (1 + t.abs())).abs().max().item() for g, t in pairs)
 
+    if not config["options"].get("layer_norm"):
+        for i, (got, want) in enumerate(zip(fast, reference, strict=True)):
+            assert_close(got, want, what=f"{config}: tensor {i} (outputs, states, grads)")
+        return
+    # LN over the tests' 4H = 20 or 3H = 15 units amplifies rounding: both paths land up
+    # to ~5e-4 from fp64, and which is closer depends on the draw (native 0.5-8x python).
     errors = {"native": error(fast), "python": error(reference)}
-    assert errors["native"] <= max(1e-5, 5 * errors["python"]), errors
+    assert errors["native"] <= max(1e-4, 10 * errors["python"]), errors
 
 
 @pytest.mark.parametrize("family", ["lstm", "gru"])

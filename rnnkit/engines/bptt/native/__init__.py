@@ -86,7 +86,7 @@ def ops() -> Any:
     a :class:`RuntimeWarning`, and the engine keeps to its Python loops.
     """
     global _ops, _failure
-    if not _enabled or os.environ.get(ENV_SWITCH, "1") == "0":
+    if _switched_off():
         return None
     if _ops is not None or _failure is not None:
         return _ops
@@ -105,17 +105,20 @@ def ops() -> Any:
     return _ops
 
 
-def usable(*tensors: Tensor | None) -> Any:
-    """The kernels if they apply to these tensors (CPU, fp32 or fp64), else ``None``."""
-    first = next(t for t in tensors if t is not None)
-    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
+def _switched_off() -> bool:
+    return not _enabled or os.environ.get(ENV_SWITCH, "1") == "0"
+
+
+def usable(like: Tensor) -> Any:
+    """The kernels if they apply to tensors like ``like`` (CPU, fp32 or fp64), else ``None``."""
+    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return None
     return ops()
 
 
 def status() -> str:
     """Whether the BPTT engine's LSTM and GRU loops run natively, or why not."""
-    if not _enabled or os.environ.get(ENV_SWITCH, "1") == "0":
+    if _switched_off():
         return f"python loops (native kernels switched off: {ENV_SWITCH}=0 or disabled())"
     if ops() is not None:
         return "native kernels (C++, CPU fp32/fp64); Python loops on other devices and dtypes"

@@ -235,6 +235,16 @@ inline int64_t grain_for(int64_t row_width) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_width));
 }
 
+// Step t's slice of a (T, B, ·) buffer (nullptr for t < 0: no such step).
+template <typename T>
+const T* step_in(const Tensor& x, int64_t t) {
+  return t < 0 ? nullptr : x.const_data_ptr<T>() + t * x.stride(0);
+}
+template <typename T>
+T* step_out(const Tensor& x, int64_t t) {
+  return x.data_ptr<T>() + t * x.stride(0);
+}
+
 // The n-th visited step, and the step visited before it (-1 for the first): a direction
 // visits 0..T-1, or T-1..0 in reverse.
 inline int64_t visited(int64_t n, int64_t steps, bool reverse) {
@@ -297,20 +307,20 @@ void lstm_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h
     Tensor raw_t = ln_g ? o.raw[k] : pre;
     at::mm_out(raw_t, x_h, w_t);  // W̃_hh h̃_{t-1}
 
-    const T* a_t = a.const_data_ptr<T>() + t * batch * G;
+    const T* a_t = step_in<T>(a, t);
     const T* raw_p = raw_t.const_data_ptr<T>();
     const T* hp = h_prev.const_data_ptr<T>();
     const T* cp = c_prev.const_data_ptr<T>();
-    T* gates = o.gates.data_ptr<T>() + k * batch * G;
-    T* tau = o.tau.data_ptr<T>() + k * batch * H;
-    T* c_new = keep_c.has_value() ? o.c_new.data_ptr<T>() + k * batch * H
-                                  : o.cs.data_ptr<T>() + t * batch * H;
-    T* h_out = o.hs.data_ptr<T>() + t * batch * H;
-    T* c_out = o.cs.data_ptr<T>() + t * batch * H;
-    T* mean_h = ln_g ? o.mean_h.data_ptr<T>() + k * batch : nullptr;
-    T* rstd_h = ln_g ? o.rstd_h.data_ptr<T>() + k * batch : nullptr;
-    T* mean_c = lnc_g ? o.mean_c.data_ptr<T>() + k * batch : nullptr;
-    T* rstd_c = lnc_g ? o.rstd_c.data_ptr<T>() + k * batch : nullptr;
+    T* gates = step_out<T>(o.gates, k);
+    T* tau = step_out<T>(o.tau, k);
+    T* c_new = keep_c.has_value() ? step_out<T>(o.c_new, k)
+                                  : step_out<T>(o.cs, t);
+    T* h_out = step_out<T>(o.hs, t);
+    T* c_out = step_out<T>(o.cs, t);
+    T* mean_h = ln_g ? step_out<T>(o.mean_h, k) : nullptr;
+    T* rstd_h = ln_g ? step_out<T>(o.rstd_h, k) : nullptr;
+    T* mean_c = lnc_g ? step_out<T>(o.mean_c, k) : nullptr;
+    T* rstd_c = lnc_g ? step_out<T>(o.rstd_c, k) : nullptr;
     const Keep<T> kh = keep_at<T>(keep_h, t), kc = keep_at<T>(keep_c, t);
 
     at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
@@ -432,17 +442,17 @@ void lstm_backward_loop(const Tensor& d_hs, const Tensor& d_cs, const Tensor& we
   for (int64_t n = steps - 1; n >= 0; --n) {
     const int64_t t = visited(n, steps, reverse);
     const int64_t before = visited_before(n, steps, reverse);
-    const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
-    const T* tau_t = tau.const_data_ptr<T>() + t * batch * H;
-    const T* cn_t = c_new.const_data_ptr<T>() + t * batch * H;
+    const T* g_t = step_in<T>(gates, t);
+    const T* tau_t = step_in<T>(tau, t);
+    const T* cn_t = step_in<T>(c_new, t);
     const T* cp = before < 0 ? c_init.const_data_ptr<T>()
-                             : cs.const_data_ptr<T>() + before * batch * H;
-    const T* ext_h = before < 0 ? nullptr : d_hs.const_data_ptr<T>() + before * batch * H;
-    const T* ext_c = before < 0 ? nullptr : d_cs.const_data_ptr<T>() + before * batch * H;
+                             : step_in<T>(cs, before);
+    const T* ext_h = step_in<T>(d_hs, before);
+    const T* ext_c = step_in<T>(d_cs, before);
     const T* dhp = dh.const_data_ptr<T>();
     const T* dcp = dc.const_data_ptr<T>();
-    T* dpre_t = out.d_pre.data_ptr<T>() + t * batch * G;
-    T* draw_t = out.d_raw.data_ptr<T>() + t * batch * G;  // == dpre_t without LN
+    T* dpre_t = step_out<T>(out.d_pre, t);
+    T* draw_t = step_out<T>(out.d_raw, t);  // == dpre_t without LN
     T* dh_base = dh_next.data_ptr<T>();
     T* dc_out = dc_next.data_ptr<T>();
     const Keep<T> kh = keep_at<T>(keep_h, t), kc = keep_at<T>(keep_c, t);
@@ -590,14 +600,14 @@ void gru_forward_loop(const Tensor& a, const Tensor& weight_hh, const Tensor& h0
     Tensor raw_t = ln_g ? raw[k] : q_t;
     at::mm_out(raw_t, x_h, w_t);
 
-    const T* a_t = a.const_data_ptr<T>() + t * batch * G;
+    const T* a_t = step_in<T>(a, t);
     const T* raw_p = raw_t.const_data_ptr<T>();
     T* q_p = q_t.data_ptr<T>();
     const T* hp = h_prev.const_data_ptr<T>();
-    T* g_t = gates.data_ptr<T>() + k * batch * G;
-    T* h_out = hs.data_ptr<T>() + t * batch * H;
-    T* mean_p = ln_g ? mean.data_ptr<T>() + k * batch : nullptr;
-    T* rstd_p = ln_g ? rstd.data_ptr<T>() + k * batch : nullptr;
+    T* g_t = step_out<T>(gates, k);
+    T* h_out = step_out<T>(hs, t);
+    T* mean_p = ln_g ? step_out<T>(mean, k) : nullptr;
+    T* rstd_p = ln_g ? step_out<T>(rstd, k) : nullptr;
     const Keep<T> kp = keep_at<T>(keep, t);
 
     at::parallel_for(0, batch, grain_for(G), [&](int64_t begin, int64_t end) {
@@ -674,14 +684,14 @@ void gru_backward_loop(const Tensor& d_hs, const Tensor& weight_hh, const Tensor
   for (int64_t n = steps - 1; n >= 0; --n) {
     const int64_t t = visited(n, steps, reverse);
     const int64_t before = visited_before(n, steps, reverse);
-    const T* g_t = gates.const_data_ptr<T>() + t * batch * G;
-    const T* q_t = q.const_data_ptr<T>() + t * batch * G;
+    const T* g_t = step_in<T>(gates, t);
+    const T* q_t = step_in<T>(q, t);
     const T* hp = before < 0 ? h_init.const_data_ptr<T>()
-                             : hs.const_data_ptr<T>() + before * batch * H;
-    const T* ext = before < 0 ? nullptr : d_hs.const_data_ptr<T>() + before * batch * H;
+                             : step_in<T>(hs, before);
+    const T* ext = step_in<T>(d_hs, before);
     const T* dhp = dh.const_data_ptr<T>();
-    T* da_t = d_a.data_ptr<T>() + t * batch * G;
-    T* draw_t = d_raw.data_ptr<T>() + t * batch * G;
+    T* da_t = step_out<T>(d_a, t);
+    T* draw_t = step_out<T>(d_raw, t);
     T* dh_base = dh_next.data_ptr<T>();
     const Keep<T> kp = keep_at<T>(keep, t);
 

@@ -10,6 +10,10 @@ plain values (``int``, ``float``, ``str``, ``bool``, ``None``, lists, dicts) and
   turns lists back into tuples, checks every value's type and rejects unknown keys
   with a message that lists the valid ones and suggests the closest.
 
+:class:`ConfigMixin` gives a config the two as ``to_dict()`` / ``from_dict()``;
+:func:`check_choice`, :func:`check_positive` and :func:`check_probability` are the
+value checks the configs' ``__post_init__`` share.
+
 Example::
 
     >>> d = config_to_dict(ClassifierConfig(num_classes=46))

@@ -50,8 +50,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The run config from a recipe name, a YAML file and ``--set`` overrides."""
+    from rnnkit.config import apply_overrides, load_yaml, run_config_from_dict
     from rnnkit.recipes import DEFAULT_RECIPE, load_recipe
-    from rnnkit.training.config import apply_overrides, load_yaml, run_config_from_dict
 
     if args.resume is not None:
         data = load_yaml(args.resume / "config.yaml")

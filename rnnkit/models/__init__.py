@@ -13,7 +13,8 @@ registry name              class                       pattern
 
 Every model is built from a frozen config dataclass (``MODELS.get(name).Config``)
 whose recurrent stacks are :class:`RecurrentSpec` s, so any registered cell works
-in any model. See ``docs/models.md``.
+in any model; :mod:`rnnkit.config` turns configs into plain dicts and back. See
+``docs/models.md``.
 """
 
 from rnnkit.models import baselines
@@ -21,7 +22,6 @@ from rnnkit.models.attention import BahdanauAttention, LuongAttention
 from rnnkit.models.baselines import BASELINES, moving_average, persistence, seasonal_naive
 from rnnkit.models.classifier import ClassifierConfig, ConvFrontEnd, SequenceClassifier
 from rnnkit.models.conditional import ConditionalGenerator, ConditionalGeneratorConfig
-from rnnkit.models.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models.decoder import EncoderMemory, RNNDecoder
 from rnnkit.models.decoding import beam_search, greedy_search, sample_next_token
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -44,7 +44,6 @@ __all__ = [
     "ClassifierConfig",
     "ConditionalGenerator",
     "ConditionalGeneratorConfig",
-    "ConfigError",
     "ConvFrontEnd",
     "EncoderMemory",
     "Forecaster",
@@ -66,8 +65,6 @@ __all__ = [
     "beam_search",
     "build_model",
     "build_recurrent",
-    "config_from_dict",
-    "config_to_dict",
     "greedy_search",
     "moving_average",
     "persistence",

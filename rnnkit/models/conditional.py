@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
-from rnnkit.models.config import ConfigMixin, check_choice, check_positive, check_probability
+from rnnkit.config import ConfigMixin, check_choice, check_positive, check_probability
 from rnnkit.models.decoder import EncoderMemory, RNNDecoder, check_special_tokens
 from rnnkit.models.decoding import beam_search, eval_mode, greedy_search
 from rnnkit.models.init import init_forget_bias_

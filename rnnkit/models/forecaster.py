@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from rnnkit.config import ConfigMixin, check_positive
 from rnnkit.layers import last_step
-from rnnkit.models.config import ConfigMixin, check_positive
 from rnnkit.models.heads import MLP, check_head
 from rnnkit.models.init import init_forget_bias_
 from rnnkit.models.recurrent import RecurrentSpec, build_recurrent

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from rnnkit.models.config import check_choice, check_positive, check_probability
+from rnnkit.config import check_choice, check_positive, check_probability
 from rnnkit.models.init import init_output_
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.models.config import ConfigMixin, check_choice, check_positive, check_probability
+from rnnkit.config import ConfigMixin, check_choice, check_positive, check_probability
 from rnnkit.models.init import init_embedding_
 
 INPUT_KINDS = ("embedding", "one_hot", "linear", "identity")

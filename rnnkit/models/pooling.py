@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import check_choice
 from rnnkit.layers import last_step
-from rnnkit.models.config import check_choice
 
 POOLINGS = ("last", "mean", "max", "attention")
 

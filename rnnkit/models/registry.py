@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from rnnkit.models.config import config_from_dict
+from rnnkit.config import config_from_dict
 from rnnkit.registry import Registry
 
 M = TypeVar("M", bound=type[nn.Module])
@@ -34,7 +34,7 @@ def build_model(name: str, config: Any | Mapping[str, Any] | None = None) -> nn.
     Arguments:
         name: a name in :data:`MODELS`, e.g. ``"classifier"``.
         config: an instance of the model's ``Config``, a dict that
-            :func:`~rnnkit.models.config.config_from_dict` turns into one, or ``None``
+            :func:`~rnnkit.config.config_from_dict` turns into one, or ``None``
             for the defaults.
 
     Example::

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
-from rnnkit.models.config import ConfigMixin, check_choice, check_positive, check_probability
+from rnnkit.config import ConfigMixin, check_choice, check_positive, check_probability
 from rnnkit.models.decoding import check_sampling, eval_mode, sample_next_token
 from rnnkit.models.heads import MLP, check_head
 from rnnkit.models.init import init_forget_bias_, init_output_

@@ -1,7 +1,7 @@
 """Recipes: the course's tasks as YAML run configs shipped inside the package.
 
 Each ``<name>.yaml`` here is a complete run config (see
-:mod:`rnnkit.training.config`); ``rnnkit recipes`` lists them and ``rnnkit train NAME``
+:mod:`rnnkit.config.run`); ``rnnkit recipes`` lists them and ``rnnkit train NAME``
 runs one. Its ``description`` is the one-line summary shown in listings.
 """
 

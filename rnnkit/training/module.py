@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import OptimizerConfig
 from rnnkit.training.tasks import Task, update_metrics
 
 STAGES = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    """The optimiser and learning-rate schedule.
-
-    Attributes:
-        name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
-        lr: learning rate.
-        weight_decay: L2 penalty (decoupled for ``adamw``).
-        momentum: for ``sgd`` and ``rmsprop``.
-        scheduler: ``none``, ``cosine`` (to zero over ``max_epochs``) or ``plateau``
-            (halve the rate when the monitored value stalls for ``patience`` epochs).
-        patience: for ``plateau``.
-    """
-
-    name: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    scheduler: str = "none"
-    patience: int = 2
-
 
 _OPTIMIZERS = {
     "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
@@ -70,7 +47,7 @@ class SequenceTaskModule(L.LightningModule):
     Arguments:
         model: an ``nn.Module`` (see :mod:`rnnkit.models`).
         task: a bound :class:`~rnnkit.training.tasks.Task`.
-        optimizer: the :class:`OptimizerConfig`.
+        optimizer: the :class:`~rnnkit.config.OptimizerConfig`.
         max_epochs: for the cosine schedule.
         optimizer_state: a saved optimiser ``state_dict`` to resume from.
     """

@@ -28,18 +28,19 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from rnnkit.config import ConfigError, config_to_dict
-from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
-from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
-from rnnkit.training.config import (
+from rnnkit.config import (
     Component,
+    ConfigError,
     RunConfig,
     check_options,
+    config_to_dict,
     load_yaml,
     run_config_from_dict,
     run_config_to_dict,
     save_yaml,
 )
+from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
+from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
 from rnnkit.training.module import SequenceTaskModule
 from rnnkit.training.tasks import TASKS, Task
 
@@ -120,9 +121,11 @@ def fill_defaults(
 
 
 def resolve(config: RunConfig, datamodule: Any, task: Task) -> RunConfig:
-    """The config with the model's data-derived options filled in."""
+    """The config with every default written out: the model's data-derived options and
+    the Lightning Trainer arguments (``train.trainer`` over ``TRAINER_DEFAULTS``)."""
     options = fill_defaults(config.model.options, task.model_defaults(datamodule))
-    return replace(config, model=Component(config.model.name, options))
+    train = replace(config.train, trainer=config.train.trainer_arguments())
+    return replace(config, model=Component(config.model.name, options), train=train)
 
 
 # -- training -----------------------------------------------------------------------
@@ -135,29 +138,17 @@ def _trainer(
     max_epochs: int,
     log_version: str = "",
 ) -> L.Trainer:
-    t = config.train
-    limits = {
-        name: value
-        for name in ("limit_train_batches", "limit_val_batches", "limit_test_batches")
-        if (value := getattr(t, name)) is not None
-    }
+    """The Trainer: the recipe's ``train.trainer`` arguments and the ones rnnkit sets
+    itself (``rnnkit.config.CONTROLLED``, which a recipe cannot set)."""
     return L.Trainer(
+        **config.train.trainer_arguments(),
         max_epochs=max_epochs,
-        max_steps=t.max_steps,
-        gradient_clip_val=t.gradient_clip_val,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        precision=t.precision,  # type: ignore[arg-type]
-        deterministic=t.deterministic,
-        num_sanity_val_steps=t.num_sanity_val_steps,
-        log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.progress_bar,
-        enable_model_summary=t.progress_bar,
+        enable_progress_bar=config.train.progress_bar,
+        enable_model_summary=config.train.progress_bar,
         enable_checkpointing=False,  # Lightning's checkpoints are pickles; ours are not
         logger=CSVLogger(save_dir=str(run_dir), name="logs", version=log_version),
         callbacks=callbacks,
         default_root_dir=str(run_dir),
-        **limits,
     )
 
 
@@ -378,9 +369,10 @@ def evaluate(
     datamodule.load_state_dict(loaded.data_state)
     loaded.task.bind(datamodule)
     module = SequenceTaskModule(loaded.model, loaded.task, config.optimizer)
+    arguments = config.train.trainer_arguments()
     trainer = L.Trainer(
-        accelerator=config.train.accelerator,
-        devices=config.train.devices,
+        accelerator=arguments["accelerator"],  # the devices the run trained on
+        devices=arguments["devices"],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=progress_bar,

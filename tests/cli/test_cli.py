@@ -33,3 +33,20 @@ def test_registry_refuses_duplicates() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register(Command("info", "again", lambda p: None, lambda a: 0))
     assert "info" in COMMANDS
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.gradient_clip_val=0.5", "write train.trainer.gradient_clip_val"),
+        ("train.trainer.stratgy=ddp", "did you mean 'strategy'?"),
+        ("train.trainer.logger=false", "rnnkit sets this Trainer argument itself"),
+    ],
+)
+def test_a_config_error_is_one_line_and_exit_status_2(
+    override: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "hello", "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit train: error: train.") and expected in err
+    assert err.count("\n") == 1

@@ -29,10 +29,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::rnnkit.data.errors.ChecksumWarn
 
 TINY = [
     "train.max_epochs=1",
-    "train.limit_train_batches=2",
-    "train.limit_val_batches=2",
-    "train.limit_test_batches=2",
-    "train.num_sanity_val_steps=0",
+    "train.trainer.limit_train_batches=2",
+    "train.trainer.limit_val_batches=2",
+    "train.trainer.limit_test_batches=2",
+    "train.trainer.num_sanity_val_steps=0",
     "train.progress_bar=false",
 ]
 

@@ -9,16 +9,14 @@ from typing import Any, Literal
 import pytest
 import yaml
 
+from rnnkit.config import ConfigError, config_from_dict, config_to_dict
 from rnnkit.models import (
     MODELS,
     ClassifierConfig,
-    ConfigError,
     InputSpec,
     RecurrentSpec,
     Seq2SeqConfig,
     build_model,
-    config_from_dict,
-    config_to_dict,
 )
 from tests.models.cases import CASES
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.models import CELLS, MODELS, build_model, config_to_dict, register_cell
+from rnnkit.config import config_to_dict
+from rnnkit.models import CELLS, MODELS, build_model, register_cell
 from tests.models.cases import CASES
 
 CELL_NAMES = ["rnn", "lstm", "gru"]

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rnnkit.config import apply_overrides, run_config_from_dict
 from rnnkit.recipes import load_recipe
-from rnnkit.training.config import apply_overrides, run_config_from_dict
 from rnnkit.training.run import train
 from tests.conftest import shared_data_dir
 
-QUIET = ["train.progress_bar=false", "train.num_sanity_val_steps=0"]
+QUIET = ["train.progress_bar=false", "train.trainer.num_sanity_val_steps=0"]
 
 
 def _data(*parts: str) -> Path:

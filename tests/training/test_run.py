@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy
 
-from rnnkit.config import ConfigError
+from rnnkit.config import TRAINER_DEFAULTS, ConfigError, apply_overrides, run_config_from_dict
 from rnnkit.recipes import load_recipe
-from rnnkit.training.config import apply_overrides, run_config_from_dict
-from rnnkit.training.run import evaluate, fill_defaults, load_run, train
+from rnnkit.training.run import _trainer, evaluate, fill_defaults, load_run, train
 
 TINY = [
     "data.limit=120",
@@ -19,7 +21,7 @@ TINY = [
     "model.rnn.hidden_size=8",
     "train.max_epochs=2",
     "train.progress_bar=false",
-    "train.num_sanity_val_steps=0",
+    "train.trainer.num_sanity_val_steps=0",
 ]
 
 
@@ -69,6 +71,30 @@ def test_resume_continues_the_epochs(tmp_path: Path) -> None:
     )  # 96 training digits / 16
     with pytest.raises(ConfigError, match="already trained 3 epochs"):
         train(_config("train.max_epochs=3"), run_dir=run, resume=True)
+
+
+def test_trainer_arguments_from_the_recipe_reach_the_trainer(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_config("train.max_epochs=1", "train.trainer.accumulate_grad_batches=2"), run_dir=run)
+    state = json.loads((run / "resume" / "state.json").read_text())
+    assert state["global_step"] == 3  # 96 training digits / 16 = 6 batches, a step every 2
+    saved = yaml.safe_load((run / "config.yaml").read_text())["train"]["trainer"]
+    assert saved == {**TRAINER_DEFAULTS, "num_sanity_val_steps": 0, "accumulate_grad_batches": 2}
+
+
+def test_the_trainer_has_the_recipes_arguments_and_rnnkits_own(tmp_path: Path) -> None:
+    config = _config(
+        "train.trainer.strategy=ddp",
+        "train.trainer.accelerator=cpu",
+        "train.trainer.devices=1",
+        "train.trainer.max_steps=7",
+    )
+    trainer = _trainer(config, tmp_path, [], max_epochs=5)
+    assert isinstance(trainer.strategy, DDPStrategy)
+    assert trainer.max_steps == 7 and trainer.num_sanity_val_steps == 0  # the recipe's
+    assert trainer.gradient_clip_val == 1.0 and trainer.log_every_n_steps == 20  # defaults
+    assert trainer.max_epochs == 5 and isinstance(trainer.logger, CSVLogger)  # rnnkit's
+    assert trainer.checkpoint_callback is None and trainer.default_root_dir == str(tmp_path)
 
 
 def test_refuses_to_overwrite_a_run(digits_run: Path) -> None:

@@ -10,6 +10,10 @@ plain values (``int``, ``float``, ``str``, ``bool``, ``None``, lists, dicts) and
   turns lists back into tuples, checks every value's type and rejects unknown keys
   with a message that lists the valid ones and suggests the closest.
 
+:class:`ConfigMixin` gives a config the two as ``to_dict()`` / ``from_dict()``;
+:func:`check_choice`, :func:`check_positive` and :func:`check_probability` are the
+value checks the configs' ``__post_init__`` share.
+
 Example::
 
     >>> d = config_to_dict(ClassifierConfig(num_classes=46))
@@ -36,6 +40,20 @@ class ConfigError(ValueError):
     """A config value or key that does not fit its dataclass; the message names the path."""
 
 
+class ConfigMixin:
+    """``to_dict()`` / ``from_dict()`` on a config dataclass: :func:`config_to_dict` and
+    :func:`config_from_dict` as methods."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (:func:`config_to_dict`)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        """Build the config from plain data (:func:`config_from_dict`)."""
+        return config_from_dict(cls, data)
+
+
 def config_to_dict(config: Any) -> Any:
     """A dataclass (possibly nested) as plain, JSON/YAML-serialisable data.
 
@@ -56,7 +74,7 @@ def config_to_dict(config: Any) -> Any:
     return config
 
 
-def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str = "") -> T:
+def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str | None = None) -> T:
     """Build the dataclass ``cls`` from a dict, recursively and with type checks.
 
     Field types drive the conversion: nested dataclasses are built from dicts,
@@ -66,7 +84,10 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str = "
     Arguments:
         cls: a dataclass type.
         data: a mapping of field name → value (an instance of ``cls`` is returned as is).
-        path: where this config sits in a larger one (for error messages), e.g. ``"model"``.
+        path: where this config sits in a larger one, for error messages: ``"model"``
+            names a field ``model.rnn``; ``""`` is the root of a document, whose fields
+            are named bare (``train.max_epochs``); by default the class name
+            (``ClassifierConfig.rnn``).
 
     Returns:
         An instance of ``cls``.
@@ -76,7 +97,8 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str = "
             suggestion), a missing required field, a value of the wrong type, or a
             value the dataclass itself rejects; the message starts with the key's path.
     """
-    where = path or cls.__name__
+    prefix = cls.__name__ if path is None else path
+    where = prefix or cls.__name__
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):
@@ -96,12 +118,11 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any] | T, *, path: str = "
     if missing:
         raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
     hints = typing.get_type_hints(cls)
-    values = {
-        key: _convert(value, hints[key], _join(path or cls.__name__, key))
-        for key, value in data.items()
-    }
+    values = {key: _convert(value, hints[key], _join(prefix, key)) for key, value in data.items()}
     try:
         return cls(**values)
+    except ConfigError:
+        raise  # a config that raises ConfigError itself names the full path
     except (ValueError, TypeError) as err:
         # The dataclass's own message names the class; a nested one also needs its path.
         raise ConfigError(f"{path}: {err}" if path else str(err)) from err
@@ -192,3 +213,29 @@ def _convert_scalar(value: Any, hint: Any, path: str) -> Any:
             return value
         raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
     return value  # a type this converter does not know: trust the dataclass
+
+
+# -- value checks, for the configs' __post_init__ --------------------------------------
+
+
+def check_choice(owner: str, field: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise a ``ValueError`` naming the valid choices (and the closest) unless valid."""
+    if value not in choices:
+        close = unknown_name_message(field, str(value), list(choices))
+        raise ValueError(f"{owner}: {close}")
+
+
+def check_positive(owner: str, **values: int | None) -> None:
+    """Raise a ``ValueError`` unless every given integer is >= 1 (``None`` is skipped)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{owner}: expected {name} to be an integer >= 1, got {value!r}")
+
+
+def check_probability(owner: str, **values: float) -> None:
+    """Raise a ``ValueError`` unless every given value is in ``[0, 1)``."""
+    for name, value in values.items():
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{owner}: expected {name} in [0, 1), got {value!r}")

@@ -14,7 +14,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import rnnkit
-from rnnkit.tbptt import StatefulCarry, TruncatedBPTT, WindowedLoader, detach_state, time_windows
+from rnnkit.training.tbptt import (
+    StatefulCarry,
+    TruncatedBPTT,
+    WindowedLoader,
+    detach_state,
+    time_windows,
+)
 from tests.helpers import assert_close
 
 DT = torch.float64

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit.config import ConfigError
-from rnnkit.training.config import (
+from rnnkit.config import (
+    ConfigError,
     accepted_options,
     apply_overrides,
     check_options,
@@ -25,7 +25,7 @@ RECIPE = {
     "data": {"name": "digits", "batch_size": 32},
     "model": {"name": "classifier", "rnn": {"cell": "gru", "hidden_size": 16}},
     "optimizer": {"name": "adam", "lr": 0.01},
-    "train": {"max_epochs": 2},
+    "train": {"max_epochs": 2, "trainer": {"accumulate_grad_batches": 2}},
 }
 
 
@@ -33,6 +33,7 @@ def test_round_trip(tmp_path: Path) -> None:
     config = run_config_from_dict(RECIPE)
     assert config.data.name == "digits" and config.data.options == {"batch_size": 32}
     assert config.train.max_epochs == 2 and config.optimizer.lr == 0.01
+    assert config.train.trainer == {"accumulate_grad_batches": 2}
     save_yaml(run_config_to_dict(config), tmp_path / "c.yaml")
     assert run_config_from_dict(load_yaml(tmp_path / "c.yaml")) == config
 
@@ -66,6 +67,22 @@ def test_overrides_parse_yaml_values() -> None:
 def test_bad_overrides(overrides: list[str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         run_config_from_dict(apply_overrides(RECIPE, overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.max_epochs=three"], "train.max_epochs: expected int, got str 'three'"),
+        (["optimizer.lr=fast"], "optimizer.lr: expected float, got str 'fast'"),
+        (["seed=x"], "seed: expected int, got str 'x'"),
+        (["name=3"], "name: expected str, got int 3"),
+        (["train.trainer=5"], "train.trainer: expected a mapping, got int 5"),
+    ],
+)
+def test_errors_name_the_key_as_the_recipe_spells_it(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_config_from_dict(apply_overrides(RECIPE, overrides))
+    assert str(err.value) == message
 
 
 def test_missing_component() -> None:

@@ -1,0 +1,193 @@
+"""The run config: one YAML file (a recipe) describes data, model, task and training.
+
+A recipe looks like::
+
+    name: digits
+    description: GRU over the rows of real MNIST digits
+    seed: 0
+    task: {name: classification}
+    data: {name: digits, batch_size: 64}
+    model: {name: classifier, rnn: {cell: gru, hidden_size: 128}, pooling: last}
+    optimizer: {name: adam, lr: 0.002}
+    train:
+      max_epochs: 8
+      trainer: {gradient_clip_val: 0.5, accumulate_grad_batches: 2}
+
+``task``, ``data`` and ``model`` are *components*: a registered ``name`` plus that
+component's own options, checked against what the named class accepts. Values that
+follow from the data (vocabulary size, number of classes, input features) are filled
+in when the run starts; the run directory keeps the fully resolved config.
+
+``train`` holds rnnkit's own training options; ``train.trainer`` takes any argument of
+``lightning.Trainer`` (see :mod:`rnnkit.config.trainer`).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from rnnkit.config.convert import ConfigError, config_from_dict, config_to_dict
+from rnnkit.config.trainer import TRAINER_DEFAULTS, check_train_keys, check_trainer_arguments
+from rnnkit.registry import unknown_name_message
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered thing by ``name`` with its ``options`` (everything else in the mapping)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Any, path: str) -> Component:
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            raise ConfigError(f"{path}: expected a mapping with a 'name', got {data!r}")
+        return cls(data["name"], {k: v for k, v in data.items() if k != "name"})
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"name": self.name, **copy.deepcopy(self.options)}
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimiser and learning-rate schedule.
+
+    Attributes:
+        name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
+        lr: learning rate.
+        weight_decay: L2 penalty (decoupled for ``adamw``).
+        momentum: for ``sgd`` and ``rmsprop``.
+        scheduler: ``none``, ``cosine`` (to zero over ``max_epochs``) or ``plateau``
+            (halve the rate when the monitored value stalls for ``patience`` epochs).
+        patience: for ``plateau``.
+    """
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    scheduler: str = "none"
+    patience: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train: rnnkit's own options, and any Lightning ``Trainer`` argument.
+
+    Attributes:
+        max_epochs: epochs to train in total (early stopping may end sooner; a resumed
+            run trains the epochs left).
+        early_stopping_patience: epochs without improvement of the task's monitored
+            value before stopping; ``None`` disables early stopping.
+        progress_bar: show Lightning's progress bar and model summary.
+        gradflow_every: record a gradient-flow summary every N steps into the run
+            directory (``gradient_flow.jsonl``); ``None`` disables it.
+        trainer: keyword arguments of ``lightning.Trainer`` (``strategy``,
+            ``accumulate_grad_batches``, ``limit_train_batches``, ...), over
+            :data:`~rnnkit.config.trainer.TRAINER_DEFAULTS`; checked by name, and the
+            ones rnnkit sets itself are refused
+            (:data:`~rnnkit.config.trainer.CONTROLLED`).
+    """
+
+    max_epochs: int = 10
+    early_stopping_patience: int | None = None
+    progress_bar: bool = True
+    gradflow_every: int | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_trainer_arguments(self.trainer)
+
+    def trainer_arguments(self) -> dict[str, Any]:
+        """The arguments for ``lightning.Trainer``: ``trainer`` over :data:`TRAINER_DEFAULTS`."""
+        return {**TRAINER_DEFAULTS, **copy.deepcopy(self.trainer)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything a run needs: see the module docstring for the YAML layout."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    task: Component
+    data: Component
+    model: Component
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+_COMPONENTS = ("task", "data", "model")
+TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig))
+
+
+def run_config_from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Build a :class:`RunConfig` from a recipe mapping, checking every key and type.
+
+    Errors name the key as the recipe spells it (``train.max_epochs: expected int, got
+    str 'three'``). The components' options are checked when they are built, against
+    what the named class accepts.
+
+    Raises:
+        ConfigError: an unknown or missing key, a value of the wrong type, or a Lightning
+            Trainer argument outside ``train.trainer``.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a run config must be a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(unknown_name_message("top-level key", str(key), list(TOP_LEVEL_KEYS)))
+    for key in ("name", *_COMPONENTS):
+        if key not in data:
+            raise ConfigError(f"the run config needs a {key!r} entry")
+    if isinstance(data.get("train"), Mapping):
+        check_train_keys(data["train"], [f.name for f in fields(TrainConfig)])
+    values = {
+        key: Component.from_mapping(value, key) if key in _COMPONENTS else value
+        for key, value in data.items()
+    }
+    return config_from_dict(RunConfig, values, path="")
+
+
+def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """A run config as a recipe mapping (the inverse of :func:`run_config_from_dict`)."""
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    return {
+        key: value.to_mapping() if isinstance(value, Component) else config_to_dict(value)
+        for key, value in values.items()
+    }
+
+
+# -- component options ----------------------------------------------------------------
+
+
+def check_options(target: Any, options: Mapping[str, Any], path: str) -> None:
+    """Raise a clear error if ``options`` has keys ``target``'s signature does not take.
+
+    Follows ``**kwargs`` up the class hierarchy (a DataModule passes its base
+    options to ``BaseDataModule``).
+    """
+    valid = accepted_options(target)
+    for key in options:
+        if key not in valid:
+            raise ConfigError(f"{path}: " + unknown_name_message("option", key, sorted(valid)))
+
+
+def accepted_options(target: Any) -> set[str]:
+    """Keyword names a callable or class accepts (through ``**kwargs`` chains)."""
+    names: set[str] = set()
+    classes = (
+        [c for c in inspect.getmro(target) if c is not object] if inspect.isclass(target) else []
+    )
+    callables = [c.__init__ for c in classes] if classes else [target]
+    for fn in callables:
+        params = inspect.signature(fn).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    names.discard("self")
+    return names

@@ -16,7 +16,8 @@ from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import resolve_data_dir
 from rnnkit.data.shaping import Ragged, numericalize
 from rnnkit.data.splits import stratified_split, subsample
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "BaseDataModule",

@@ -22,7 +22,8 @@ from rnnkit.data.datasets.base import BaseDataModule
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import DecodeReport, read_text
 from rnnkit.data.splits import random_split
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 _ORDINALS = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
 

@@ -24,7 +24,8 @@ from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import DecodeReport, read_text
 from rnnkit.data.paths import RemoteFile, download, locate, verify_checksum
 from rnnkit.data.splits import chronological_split
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "TINY_SHAKESPEARE",

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.errors import DataFormatError
 from rnnkit.data.files import DecodeReport, decode_utf8
+from rnnkit.data.paths import require_file
 from rnnkit.data.vocab import Vocab
 
 __all__ = ["VectorsReport", "WordVectors", "load_word_vectors"]
@@ -120,9 +121,7 @@ def load_word_vectors(
         (0.93, ['dunno', 'looooved', 'imdb'])
         >>> emb = torch.nn.Embedding.from_pretrained(wv.weights, freeze=False)  # doctest: +SKIP
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"expected a word-vectors text file at {path}, found nothing")
+    path = require_file(path, "a word-vectors text file")
     if init not in ("normal", "zeros"):
         raise ValueError(f"init must be 'normal' or 'zeros', got {init!r}")
     specials = set(vocab.specials)

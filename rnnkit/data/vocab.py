@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.errors import DataFormatError
+from rnnkit.data.paths import require_file
 
 __all__ = ["Vocab"]
 
@@ -322,9 +323,7 @@ class Vocab:
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         """Read a vocabulary written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataNotFoundError(f"expected a vocabulary JSON file at {path}, found nothing")
+        path = require_file(path, "a vocabulary JSON file")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.bench_layers            # CPU, 2 threads, the two shapes
+    python -m benchmarks.bench_layers            # CPU, 2 threads, SHAPES large and small
     python -m benchmarks.bench_layers --device cuda
 
 For every layer type and shape, the torch.nn layer and the rnnkit layer (same

@@ -34,18 +34,16 @@ from rnnkit.data.paths import ENV_VAR, default_cache_dir, resolve_data_dir
 from rnnkit.data.scaling import MinMaxScaler, Scaler, StandardScaler
 from rnnkit.data.shaping import Ragged, numericalize, pad_sequences, to_categorical
 from rnnkit.data.splits import chronological_split, random_split, stratified_split
-from rnnkit.data.text import (
+from rnnkit.data.tokenizers import (
     HFTokenizer,
     Tokenizer,
-    VectorsReport,
-    Vocab,
-    WordVectors,
     basic_english,
     characters,
     get_tokenizer,
-    load_word_vectors,
     whitespace,
 )
+from rnnkit.data.vectors import VectorsReport, WordVectors, load_word_vectors
+from rnnkit.data.vocab import Vocab
 
 _LAZY = {
     "DATAMODULES",

@@ -20,7 +20,7 @@ import os
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +32,9 @@ __all__ = [
     "RemoteFile",
     "default_cache_dir",
     "download",
+    "find_or_download",
     "locate",
+    "require_file",
     "resolve_data_dir",
     "verify_checksum",
 ]
@@ -111,6 +113,29 @@ def locate(
     )
 
 
+def require_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, if a file is there.
+
+    Arguments:
+        path: where the file should be.
+        what: what was expected there, for the message (``"a CSV file"``).
+
+    Raises:
+        DataNotFoundError: nothing (or a directory) at ``path``.
+
+    Example::
+
+        >>> require_file("/no/SBUX.csv", "a CSV file")
+        Traceback (most recent call last):
+        ...
+        rnnkit.data.errors.DataNotFoundError: expected a CSV file at /no/SBUX.csv, found nothing
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"expected {what} at {path}, found nothing")
+    return path
+
+
 def verify_checksum(path: Path, known: Mapping[str, str], *, strict: bool = False) -> str:
     """Check a file's SHA-256 digest against the known ones.
 
@@ -168,3 +193,24 @@ def download(remote: RemoteFile, root: Path, *, timeout: float = 60.0) -> Path:
         )
     part.replace(dest)
     return dest
+
+
+def find_or_download(
+    find: Callable[[], Path], remote: RemoteFile, root: Path, *, allowed: bool
+) -> Path:
+    """What ``find()`` finds; when it finds nothing, ``remote`` downloaded into ``root``.
+
+    Arguments:
+        find: looks for the data, raising ``FileNotFoundError`` (or
+            :class:`~rnnkit.data.errors.DataNotFoundError`) when it is absent.
+        remote: the official file to download instead.
+        root: the data directory.
+        allowed: whether downloading is allowed (a DataModule's ``download=True``);
+            if not, ``find()``'s error, which says where the data was looked for, stands.
+    """
+    try:
+        return find()
+    except FileNotFoundError:
+        if not allowed:
+            raise
+        return download(remote, root)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from rnnkit.data.text import Vocab
+from rnnkit.data.vocab import Vocab
 
 __all__ = ["Ragged", "numericalize", "pad_sequences", "to_categorical"]
 

@@ -1,7 +1,10 @@
-"""Figures for gradient-flow reports (matplotlib, Agg backend, imported on first use).
+"""Figures for gradient-flow reports.
 
-Every function writes one PNG and returns its path; none shows a window, so they
-run on headless machines and in tests.
+Every function writes one PNG and returns its path. Figures are built with
+matplotlib's object API (:class:`~matplotlib.figure.Figure`) and saved straight to
+the file: no window opens, so they run on headless machines and in tests, and
+neither pyplot nor the calling process's backend (a notebook's open figures) is
+touched.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
+from matplotlib.figure import Figure
+
 from rnnkit.diagnostics.report import GradientFlowReport, LayerFlow
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
     from rnnkit.diagnostics.experiment import ExperimentResult
 
@@ -22,9 +27,11 @@ CELL_COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend."""
-    import matplotlib
+    """``matplotlib.pyplot`` on the non-interactive Agg backend.
 
+    None of the figures here use it (they are :class:`~matplotlib.figure.Figure`
+    objects); it is left for ``rnnkit activations``, which still draws through pyplot.
+    """
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -53,7 +60,6 @@ def save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    pyplot().close(fig)
     return path
 
 
@@ -70,12 +76,12 @@ def plot_flow_history(
     Returns:
         ``path``.
     """
-    plt = pyplot()
     names = list(dict.fromkeys(flow.name for _, report in history for flow in report.layers))
     cols = min(len(names), 3) or 1
     rows = -(-len(names) // cols) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(5.2 * cols, 3.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    cmap = matplotlib.colormaps["viridis"]
     for ax, name in zip(axes.flat, names, strict=False):
         for i, (step, report) in enumerate(history):
             for flow in report.layers:
@@ -104,9 +110,9 @@ def plot_gate_saturation(
             r1}}``; the first layer of each report is shown.
         path: the PNG to write.
     """
-    plt = pyplot()
     cells = list(reports)
-    fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 4.2), squeeze=False)
+    fig = Figure(figsize=(5 * len(cells), 4.2))
+    axes = fig.subplots(1, len(cells), squeeze=False)
     for ax, cell in zip(axes.flat, cells, strict=True):
         stages = reports[cell]
         _gate_bars(ax, {stage: report.layers[0] for stage, report in stages.items()})
@@ -151,8 +157,8 @@ def _gate_bars(ax: Axes, flows: Mapping[str, LayerFlow]) -> None:
 
 def plot_experiment_gradients(result: ExperimentResult, path: Path) -> Path:
     """Two panels (init, trained): ``‖∂L/∂h_t‖ / ‖∂L/∂h_T‖`` against ``t``, log scale."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig = Figure(figsize=(12, 4.5))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, stage in zip(axes, ("init", "trained"), strict=True):
         for cell in result.cells:
             flow = getattr(cell, stage).layers[0]
@@ -182,8 +188,8 @@ def plot_experiment_gates(result: ExperimentResult, path: Path) -> Path:
 
 def plot_experiment_losses(result: ExperimentResult, path: Path) -> Path:
     """Training loss (smoothed) and test loss against the optimiser step, log scale."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
     for cell in result.cells:
         color = CELL_COLORS.get(cell.cell)
         smooth = _running_mean(cell.train_loss, 25)

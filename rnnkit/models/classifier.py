@@ -162,13 +162,7 @@ class SequenceClassifier(nn.Module):
             bidirectional=config.rnn.bidirectional,
             attention_dim=config.attention_dim,
         )
-        self.head = MLP(
-            rnn_size,
-            config.head_hidden,
-            config.num_classes,
-            dropout=config.head_dropout,
-            activation=config.head_activation,
-        )
+        self.head = MLP.from_config(rnn_size, config.num_classes, config)
         init_forget_bias_(self)
 
     def forward(self, inputs: Tensor, lengths: Tensor | Sequence[int] | None = None) -> Tensor:

@@ -94,13 +94,7 @@ class Forecaster(nn.Module):
         self.config = config
         self.rnn = build_recurrent(config.rnn, config.input_size)
         size = probe_stack(self.rnn, config.input_size).output_size
-        self.head = MLP(
-            size,
-            config.head_hidden,
-            config.horizon * config.n_targets,
-            dropout=config.head_dropout,
-            activation=config.head_activation,
-        )
+        self.head = MLP.from_config(size, config.horizon * config.n_targets, config)
         init_forget_bias_(self)
         if config.residual:
             final = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from torch import Tensor, nn
 
@@ -15,6 +16,17 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
 }
+
+
+class HeadFields(Protocol):
+    """The head fields a model config carries (classifier, tagger, forecaster)."""
+
+    @property
+    def head_hidden(self) -> tuple[int, ...]: ...
+    @property
+    def head_dropout(self) -> float: ...
+    @property
+    def head_activation(self) -> str: ...
 
 
 class MLP(nn.Module):
@@ -54,6 +66,18 @@ class MLP(nn.Module):
         init_output_(self.output)
         layers += [nn.Dropout(dropout), self.output]
         self.layers = nn.Sequential(*layers)
+
+    @classmethod
+    def from_config(cls, in_features: int, out_features: int, config: HeadFields) -> MLP:
+        """The head a model config describes in its ``head_hidden``, ``head_dropout`` and
+        ``head_activation`` fields (checked there by :func:`check_head`)."""
+        return cls(
+            in_features,
+            config.head_hidden,
+            out_features,
+            dropout=config.head_dropout,
+            activation=config.head_activation,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)

@@ -77,13 +77,7 @@ class SequenceTagger(nn.Module):
         self.encoder = InputEncoder(config.input)
         self.rnn = build_recurrent(config.rnn, self.encoder.output_size)
         rnn_size = probe_stack(self.rnn, self.encoder.output_size).output_size
-        self.head = MLP(
-            rnn_size,
-            config.head_hidden,
-            config.num_classes,
-            dropout=config.head_dropout,
-            activation=config.head_activation,
-        )
+        self.head = MLP.from_config(rnn_size, config.num_classes, config)
         init_forget_bias_(self)
 
     def forward(

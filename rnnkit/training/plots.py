@@ -1,7 +1,9 @@
 """The run directory's figures: training curves and one task plot per task.
 
 Every figure has a title, labelled axes and a legend where there is more than one
-line; matplotlib runs on the Agg backend (no display needed).
+line. Figures are built with matplotlib's object API (:class:`~matplotlib.figure.Figure`)
+and saved straight to PNG: no display is needed, and neither pyplot nor the backend
+of the calling process (a notebook's open figures) is touched.
 """
 
 from __future__ import annotations
@@ -11,16 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
+from matplotlib.figure import Figure
 
 _METRIC_LABELS = {
     "loss": "loss",
@@ -38,8 +31,8 @@ def plot_curves(
     history: Sequence[dict[str, float]], path: str | Path, *, metric: str, title: str
 ) -> Path:
     """Train vs validation loss and ``metric`` per epoch, side by side."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
     for ax, name in zip(axes, ("loss", metric), strict=True):
         for stage, style in (("train", "o-"), ("val", "s--")):
             points = [(r["epoch"], r[f"{stage}_{name}"]) for r in history if f"{stage}_{name}" in r]
@@ -61,12 +54,12 @@ def plot_confusion(
     matrix: np.ndarray, class_names: Sequence[str], path: str | Path, *, title: str
 ) -> Path:
     """A row-normalised confusion matrix (rows: true class, columns: predicted)."""
-    plt = _pyplot()
     counts = np.asarray(matrix, dtype=np.float64)
     rates = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)
     n = len(class_names)
     size = min(4 + 0.28 * n, 16)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    fig = Figure(figsize=(size + 1.5, size))
+    ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, label="share of the true class")
     ticks = np.arange(n)
@@ -97,8 +90,8 @@ def plot_forecast(
     ylabel: str,
 ) -> Path:
     """Actual values against the model's and the baselines' forecasts."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    ax = fig.subplots()
     ax.plot(x, actual, color="black", linewidth=1.6, label="actual")
     for name, values in forecasts.items():
         ax.plot(x, values, linewidth=1.1, alpha=0.85, label=name)
@@ -121,10 +114,8 @@ def plot_attention(
     title: str,
 ) -> Path:
     """One example's attention: rows are output steps, columns source positions."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(
-        figsize=(max(5, 0.35 * len(source) + 2), max(3, 0.35 * len(output) + 1.5))
-    )
+    fig = Figure(figsize=(max(5, 0.35 * len(source) + 2), max(3, 0.35 * len(output) + 1.5)))
+    ax = fig.subplots()
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0)
     fig.colorbar(image, ax=ax, label="attention weight")
     ax.set_xticks(np.arange(len(source)), labels=list(source), fontsize=8)
@@ -145,11 +136,11 @@ def plot_captions(
     title: str,
 ) -> Path:
     """A grid of images with the generated caption (and the true one) under each."""
-    plt = _pyplot()
     count = len(images)
     cols = min(count, 8)
     rows = int(np.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    fig = Figure(figsize=(1.6 * cols, 1.9 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption, truth in zip(axes.flat, images, captions, truths, strict=False):
@@ -161,8 +152,7 @@ def plot_captions(
     return _save(fig, path)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    fig.savefig(path, dpi=110)  # a Figure outside pyplot is freed with its last reference
     return path

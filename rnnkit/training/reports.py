@@ -8,7 +8,7 @@ images for captioners.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import nn
 
 from rnnkit.registry import Registry
 from rnnkit.training import plots
+from rnnkit.training.metrics import confusion_matrix
 
 Report = Callable[[Any, Any, nn.Module, Any, Path], dict[str, Path]]
 REPORTS: Registry[Report] = Registry("report")
@@ -36,14 +37,19 @@ def _batches(datamodule: Any) -> Any:
     return iter(datamodule.test_dataloader())
 
 
+def confusion_counts(model: nn.Module, batches: Iterable[Any], num_classes: int) -> np.ndarray:
+    """``(C, C)`` counts of a classifier's test answers: row = true class, column = predicted."""
+    matrix = confusion_matrix(num_classes)
+    for batch in batches:
+        matrix.update(model(batch.inputs, batch.lengths).argmax(-1), batch.targets)  # (B,), (B,)
+    return matrix.compute().numpy()
+
+
 def classification_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
     n = task.num_classes
-    counts = np.zeros((n, n), dtype=np.int64)
-    for batch in _batches(dm):
-        preds = model(batch.inputs, batch.lengths).argmax(-1)
-        np.add.at(counts, (batch.targets.numpy(), preds.numpy()), 1)
+    counts = confusion_counts(model, _batches(dm), n)
     names = list(getattr(dm, "class_names", None) or [str(i) for i in range(n)])
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     path = plots.plot_confusion(

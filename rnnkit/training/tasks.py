@@ -9,7 +9,6 @@ task logic.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,14 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.regression import (
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredError,
-)
 
 from rnnkit.registry import Registry
+from rnnkit.training.metrics import (
+    REGRESSION_METRICS,
+    SequenceExactMatch,
+    classification_metrics,
+    language_model_metrics,
+    regression_metrics,
+    token_accuracy,
+)
 
 
 @dataclass
@@ -82,13 +83,8 @@ class Task:
 TASKS: Registry[type[Task]] = Registry("task")
 
 
-class ClassificationTask(Task):
-    """Many-to-one: one class per sequence; cross-entropy on logits.
-
-    Metrics: accuracy (``acc``) and macro-averaged F1 (``f1``).
-    """
-
-    monitor, mode, main_metric = "val_acc", "max", "acc"
+class _LabelTask(Task):
+    """A task whose targets are class labels: it takes the class count from the data."""
 
     def __init__(self, num_classes: int | None = None) -> None:
         self.num_classes = num_classes
@@ -99,14 +95,17 @@ class ClassificationTask(Task):
     def model_defaults(self, datamodule: Any) -> dict[str, Any]:
         return {"input": input_defaults(datamodule), "num_classes": int(datamodule.num_classes)}
 
+
+class ClassificationTask(_LabelTask):
+    """Many-to-one: one class per sequence; cross-entropy on logits.
+
+    Metrics: accuracy (``acc``) and macro-averaged F1 (``f1``).
+    """
+
+    monitor, mode, main_metric = "val_acc", "max", "acc"
+
     def metrics(self, stage: str) -> MetricCollection:
-        n = _required(self.num_classes, "num_classes")
-        return MetricCollection(
-            {
-                "acc": MulticlassAccuracy(n, average="micro"),
-                "f1": MulticlassF1Score(n, average="macro"),
-            }
-        )
+        return classification_metrics(_required(self.num_classes, "num_classes"))
 
     def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
         logits = model(batch.inputs, batch.lengths)  # (B, C)
@@ -133,40 +132,6 @@ class ClassificationTask(Task):
         return {"test_majority_class_acc": hits / total} if total else {}
 
 
-class BitsPerToken(Metric):
-    """Mean negative log-likelihood per token in bits: ``NLL / ln 2``.
-
-    For a character model this is bits per character (BPC); ``2 ** bpc`` is the
-    perplexity. Padded positions (``ignore_index``) are left out.
-    """
-
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, ignore_index: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ignore_index = ignore_index
-        self.add_state("nll", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: Tensor, targets: Tensor) -> None:  # (N, V), (N,)
-        keep = targets != self.ignore_index if self.ignore_index is not None else None
-        if keep is not None:
-            logits, targets = logits[keep], targets[keep]
-        self.nll += F.cross_entropy(logits.float(), targets, reduction="sum").double()
-        self.count += targets.numel()
-
-    def compute(self) -> Tensor:
-        return (self.nll / self.count.clamp(min=1) / math.log(2)).float()
-
-
-class Perplexity(BitsPerToken):
-    """``exp(mean NLL per token)``: the effective number of equally likely next tokens."""
-
-    def compute(self) -> Tensor:
-        return torch.exp(self.nll / self.count.clamp(min=1)).float()
-
-
 class LanguageModelTask(Task):
     """Synchronised many-to-many: predict token ``t+1`` at every step ``t``.
 
@@ -189,15 +154,7 @@ class LanguageModelTask(Task):
         return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id}
 
     def metrics(self, stage: str) -> MetricCollection:
-        v = _required(self.vocab_size, "vocab_size")
-        ignore = self.pad_id
-        return MetricCollection(
-            {
-                "ppl": Perplexity(ignore_index=ignore),
-                "bpc": BitsPerToken(ignore_index=ignore),
-                "acc": MulticlassAccuracy(v, average="micro", ignore_index=ignore),
-            }
-        )
+        return language_model_metrics(_required(self.vocab_size, "vocab_size"), pad_id=self.pad_id)
 
     def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
         logits, _ = model(batch.inputs, batch.lengths)  # (B, T, V)
@@ -208,7 +165,7 @@ class LanguageModelTask(Task):
         return StepResult(loss, len(batch.targets), {"*": (flat_logits.detach(), flat_targets)})
 
 
-class TaggingTask(Task):
+class TaggingTask(_LabelTask):
     """Synchronised many-to-many with labels: a class for every step (tagging, copy task).
 
     ``targets`` ``(B, T)`` (padded with ``-100`` where sequences are shorter);
@@ -217,18 +174,9 @@ class TaggingTask(Task):
 
     monitor, mode, main_metric = "val_loss", "min", "acc"
 
-    def __init__(self, num_classes: int | None = None) -> None:
-        self.num_classes = num_classes
-
-    def bind(self, datamodule: Any) -> None:
-        self.num_classes = int(datamodule.num_classes)
-
-    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
-        return {"input": input_defaults(datamodule), "num_classes": int(datamodule.num_classes)}
-
     def metrics(self, stage: str) -> MetricCollection:
         n = _required(self.num_classes, "num_classes")
-        return MetricCollection({"acc": MulticlassAccuracy(n, average="micro", ignore_index=-100)})
+        return MetricCollection({"acc": token_accuracy(n, ignore_index=-100)})
 
     def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
         logits, _ = model(batch.inputs, batch.lengths)  # (B, T, C)
@@ -250,36 +198,6 @@ def _required(value: Any, name: str) -> Any:
     if value is None:
         raise RuntimeError(f"the task needs {name}: call bind(datamodule) after datamodule.setup()")
     return value
-
-
-class SequenceExactMatch(Metric):
-    """Share of sequences decoded exactly right (up to the first EOS)."""
-
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, pad_id: int, eos_id: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pad_id, self.eos_id = pad_id, eos_id
-        self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, decoded: Tensor, targets: Tensor) -> None:  # (B, L), (B, T) no BOS
-        for got, want in zip(decoded.tolist(), targets.tolist(), strict=True):
-            self.correct += int(self._trim(got) == self._trim(want))
-        self.total += len(targets)
-
-    def _trim(self, ids: list[int]) -> list[int]:
-        out = []
-        for i in ids:
-            if i == self.eos_id:
-                break
-            if i != self.pad_id:
-                out.append(i)
-        return out
-
-    def compute(self) -> Tensor:
-        return self.correct.float() / self.total.clamp(min=1)
 
 
 class Seq2SeqTask(Task):
@@ -324,9 +242,7 @@ class Seq2SeqTask(Task):
 
     def metrics(self, stage: str) -> MetricCollection:
         v = _required(self.vocab_size, "vocab_size")
-        metrics: dict[str, Metric] = {
-            "acc": MulticlassAccuracy(v, average="micro", ignore_index=self.pad_id)
-        }
+        metrics: dict[str, Metric] = {"acc": token_accuracy(v, ignore_index=self.pad_id)}
         if stage != "train":
             metrics["exact"] = SequenceExactMatch(self.pad_id, self.eos_id)
         return MetricCollection(metrics)
@@ -378,13 +294,6 @@ class CaptionTask(Seq2SeqTask):
         return model.generate(self._features(batch), max_len=max_len)
 
 
-_REGRESSION_METRICS = {
-    "rmse": lambda: MeanSquaredError(squared=False),
-    "mae": MeanAbsoluteError,
-    "mape": MeanAbsolutePercentageError,
-}
-
-
 class ForecastTask(Task):
     """Window → the next ``horizon`` values; MSE on the scaled series.
 
@@ -426,9 +335,7 @@ class ForecastTask(Task):
 
     def metrics(self, stage: str) -> MetricCollection:
         prefixes = [""] + ([f"{b}_" for b in self.baselines()] if stage == "test" else [])
-        return MetricCollection(
-            {f"{p}{name}": make() for p in prefixes for name, make in _REGRESSION_METRICS.items()}
-        )
+        return regression_metrics(prefixes)
 
     def unscale(self, values: Tensor) -> Tensor:
         """Scaled targets/predictions ``(B, H[, n])`` → the series' units."""
@@ -451,7 +358,7 @@ class ForecastTask(Task):
         updates = {
             f"{prefix}{metric}": (forecast, target)
             for prefix, forecast in forecasts.items()
-            for metric in _REGRESSION_METRICS
+            for metric in REGRESSION_METRICS
         }
         return StepResult(loss, len(batch.targets), updates)
 

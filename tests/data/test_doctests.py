@@ -14,7 +14,9 @@ MODULES = [
     "rnnkit.data.scaling",
     "rnnkit.data.shaping",
     "rnnkit.data.splits",
-    "rnnkit.data.text",
+    "rnnkit.data.tokenizers",
+    "rnnkit.data.vectors",
+    "rnnkit.data.vocab",
     "rnnkit.data.datasets.digits",
 ]
 

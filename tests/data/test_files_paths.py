@@ -20,7 +20,14 @@ from rnnkit.data import (
     read_text,
     resolve_data_dir,
 )
-from rnnkit.data.paths import RemoteFile, download, locate, verify_checksum
+from rnnkit.data.paths import (
+    RemoteFile,
+    download,
+    find_or_download,
+    locate,
+    require_file,
+    verify_checksum,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -102,6 +109,29 @@ def test_download_failure_says_where_to_put_the_file(tmp_path: Path) -> None:
     remote = RemoteFile((tmp_path / "nowhere.bin").as_uri(), "d/f.bin", {})
     with pytest.raises(DataNotFoundError, match=r"copy the file to .*d/f\.bin"):
         download(remote, tmp_path / "data")
+
+
+def test_find_or_download_downloads_only_what_is_missing_and_allowed(tmp_path: Path) -> None:
+    root, remote = tmp_path / "data", _remote(tmp_path, b"payload")
+
+    def find() -> Path:
+        return locate(root, [remote.path], dataset="Thing", how_to_get="Get it from Z.")
+
+    with pytest.raises(DataNotFoundError, match=r"Get it from Z\."):
+        find_or_download(find, remote, root, allowed=False)
+    assert not (root / remote.path).exists()
+    path = find_or_download(find, remote, root, allowed=True)
+    assert path == root / remote.path and path.read_bytes() == b"payload"
+    path.write_bytes(b"local copy")  # found now: nothing is downloaded over it
+    assert find_or_download(find, remote, root, allowed=True).read_bytes() == b"local copy"
+
+
+def test_require_file_names_what_was_expected(tmp_path: Path) -> None:
+    (tmp_path / "f.csv").write_text("x")
+    assert require_file(str(tmp_path / "f.csv"), "a CSV file") == tmp_path / "f.csv"
+    for missing in (tmp_path / "g.csv", tmp_path):  # nothing there, or a directory
+        with pytest.raises(DataNotFoundError, match=r"expected a CSV file at .*, found nothing"):
+            require_file(missing, "a CSV file")
 
 
 def test_verify_checksum_warns_or_raises(tmp_path: Path) -> None:

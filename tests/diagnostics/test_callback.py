@@ -18,7 +18,7 @@ from rnnkit.diagnostics import GradientFlowCallback
 
 
 class TinyAdder(pl.LightningModule):
-    """The interface the training issue's LightningModule exposes: ``loss_on_batch``."""
+    """The interface ``rnnkit.training``'s ``SequenceTaskModule`` exposes: ``loss_on_batch``."""
 
     def __init__(self) -> None:
         super().__init__()

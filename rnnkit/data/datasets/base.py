@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import numpy as np
@@ -13,10 +14,11 @@ from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
 from rnnkit.data.files import DecodeReport
-from rnnkit.data.paths import resolve_data_dir
+from rnnkit.data.paths import RemoteFile, find_or_download, resolve_data_dir, verify_checksum
 from rnnkit.data.shaping import Ragged, numericalize
 from rnnkit.data.splits import stratified_split, subsample
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "BaseDataModule",
@@ -295,9 +297,22 @@ class TextClassificationDataModule(BaseDataModule):
         self.class_names: list[str] = []
         self.decode_report = DecodeReport()
 
+    archive: ClassVar[RemoteFile]
+    """The dataset's official archive: what ``prepare_data`` downloads and checks."""
+
+    def _find(self) -> Path:
+        """Where the raw data is: the archive, or a directory extracted from it."""
+        raise NotImplementedError
+
     def _read(self) -> tuple[TextCorpus, TextCorpus]:
         """The raw ``(train, test)`` corpora."""
         raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        """Find the archive (downloading it with ``download=True``) and check its digest."""
+        path = find_or_download(self._find, self.archive, self.data_dir, allowed=self.download)
+        if path.is_file():  # an extracted directory has no digest to check
+            verify_checksum(path, self.archive.sha256)
 
     @property
     def num_classes(self) -> int:

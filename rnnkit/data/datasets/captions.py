@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import ImageSequenceDataset
 from rnnkit.data.datasets.digits import DigitsDataModule
-from rnnkit.data.text import Vocab
+from rnnkit.data.vocab import Vocab
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 

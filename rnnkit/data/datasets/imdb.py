@@ -22,7 +22,7 @@ import numpy as np
 from rnnkit.data.datasets.base import TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError
 from rnnkit.data.files import DecodeReport, decode_utf8
-from rnnkit.data.paths import RemoteFile, download, locate, verify_checksum
+from rnnkit.data.paths import RemoteFile, locate
 
 __all__ = ["IMDB_ARCHIVE", "IMDBDataModule", "find_imdb", "read_imdb"]
 
@@ -184,17 +184,11 @@ class IMDBDataModule(TextClassificationDataModule):
         (torch.Size([64, 212]), 20002)
     """
 
-    def prepare_data(self) -> None:
-        """Find the archive (downloading it with ``download=True``) and check its digest."""
-        try:
-            path = find_imdb(self.data_dir)
-        except FileNotFoundError:
-            if not self.download:
-                raise
-            path = download(IMDB_ARCHIVE, self.data_dir)
-        if path.is_file():
-            verify_checksum(path, IMDB_ARCHIVE.sha256)
+    archive = IMDB_ARCHIVE
+
+    def _find(self) -> Path:
+        return find_imdb(self.data_dir)
 
     def _read(self) -> tuple[TextCorpus, TextCorpus]:
-        corpora = read_imdb(find_imdb(self.data_dir))
+        corpora = read_imdb(self._find())
         return corpora["train"], corpora["test"]

@@ -21,8 +21,10 @@ from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import BaseDataModule
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import DecodeReport, read_text
+from rnnkit.data.paths import require_file
 from rnnkit.data.splits import random_split
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 _ORDINALS = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
 
@@ -83,11 +85,7 @@ def read_pairs(path: str | Path, *, report: DecodeReport | None = None) -> list[
         DataNotFoundError: no file at ``path``.
         DataFormatError: a line without exactly one tab, an empty side, or no pairs.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"expected a TSV file of source<TAB>target pairs at {path}, found nothing"
-        )
+    path = require_file(path, "a TSV file of source<TAB>target pairs")
     pairs = []
     for number, line in enumerate(read_text(path, report=report).splitlines(), start=1):
         if not line.strip():

@@ -37,7 +37,7 @@ import numpy as np
 from rnnkit.data.datasets.base import TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError
 from rnnkit.data.files import DecodeReport, decode_utf8
-from rnnkit.data.paths import RemoteFile, download, locate, verify_checksum
+from rnnkit.data.paths import RemoteFile, locate
 from rnnkit.data.splits import random_split
 
 __all__ = [
@@ -273,19 +273,13 @@ class ReutersDataModule(TextClassificationDataModule):
         self.multi_topic: Literal["first", "drop"] = multi_topic
         self.split: Literal["modapte", "random"] = split
 
-    def prepare_data(self) -> None:
-        """Find the archive (downloading it with ``download=True``) and check its digest."""
-        try:
-            path = find_reuters(self.data_dir)
-        except FileNotFoundError:
-            if not self.download:
-                raise
-            path = download(REUTERS_ARCHIVE, self.data_dir)
-        if path.is_file():
-            verify_checksum(path, REUTERS_ARCHIVE.sha256)
+    archive = REUTERS_ARCHIVE
+
+    def _find(self) -> Path:
+        return find_reuters(self.data_dir)
 
     def _read(self) -> tuple[TextCorpus, TextCorpus]:
-        documents, report = read_reuters(find_reuters(self.data_dir))
+        documents, report = read_reuters(self._find())
         corpora = topic_corpora(
             documents,
             num_topics=self.num_topics,

@@ -20,11 +20,18 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import BaseDataModule
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.errors import DataFormatError
 from rnnkit.data.files import DecodeReport, read_text
-from rnnkit.data.paths import RemoteFile, download, locate, verify_checksum
+from rnnkit.data.paths import (
+    RemoteFile,
+    find_or_download,
+    locate,
+    require_file,
+    verify_checksum,
+)
 from rnnkit.data.splits import chronological_split
-from rnnkit.data.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
+from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "TINY_SHAKESPEARE",
@@ -42,6 +49,8 @@ TINY_SHAKESPEARE = RemoteFile(
         ),
     },
 )
+CANDIDATES = (TINY_SHAKESPEARE.path, "tinyshakespeare.txt", "input.txt")
+HOW_TO_GET = f"Download {TINY_SHAKESPEARE.url} (or pass download=True), or pass path=."
 
 
 class BlockDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -151,24 +160,13 @@ class TextStreamDataModule(BaseDataModule):
 
     def _text_path(self) -> Path:
         if self.path is not None:
-            if not self.path.is_file():
-                raise DataNotFoundError(f"expected a text file at {self.path}, found nothing")
-            return self.path
-        return locate(
-            self.data_dir,
-            (TINY_SHAKESPEARE.path, "tinyshakespeare.txt", "input.txt"),
-            dataset="Tiny Shakespeare",
-            how_to_get=f"Download {TINY_SHAKESPEARE.url} (or pass download=True), or pass path=.",
-        )
+            return require_file(self.path, "a text file")
+        return locate(self.data_dir, CANDIDATES, dataset="Tiny Shakespeare", how_to_get=HOW_TO_GET)
 
     def prepare_data(self) -> None:
         """Find the text (downloading Tiny Shakespeare with ``download=True``)."""
-        try:
-            path = self._text_path()
-        except FileNotFoundError:
-            if not self.download or self.path is not None:
-                raise
-            path = download(TINY_SHAKESPEARE, self.data_dir)
+        allowed = self.download and self.path is None
+        path = find_or_download(self._text_path, TINY_SHAKESPEARE, self.data_dir, allowed=allowed)
         if self.path is None and path.name == "input.txt":
             verify_checksum(path, TINY_SHAKESPEARE.sha256)
 

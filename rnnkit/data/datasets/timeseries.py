@@ -29,8 +29,8 @@ import torch
 from torch.utils.data import Dataset
 
 from rnnkit.data.datasets.base import BaseDataModule
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
-from rnnkit.data.paths import locate, verify_checksum
+from rnnkit.data.errors import DataFormatError
+from rnnkit.data.paths import locate, require_file, verify_checksum
 from rnnkit.data.scaling import SCALERS, Scaler, scaler_from_dict
 from rnnkit.data.splits import chronological_split
 
@@ -49,6 +49,11 @@ SBUX_SHA256 = {
         "SBUX daily prices 2003-08-26 … 2023-08-25 (5,034 rows, Yahoo Finance export)"
     ),
 }
+CANDIDATES = ("stocks/SBUX.csv", "SBUX.csv")
+HOW_TO_GET = (
+    "Export the daily history of SBUX (Date,Open,High,Low,Close,Adj Close,Volume) "
+    "from Yahoo Finance and save it as <data_dir>/stocks/SBUX.csv, or pass path=."
+)
 Fill = Literal["error", "ffill", "drop"]
 
 
@@ -141,9 +146,7 @@ def read_csv_series(
         >>> t.values.shape, str(t.dates[0])                              # doctest: +SKIP
         ((5034, 2), '2003-08-26')
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"expected a CSV file at {path}, found nothing")
+    path = require_file(path, "a CSV file")
     with path.open(newline="", encoding="utf-8-sig") as fh:
         rows = [r for r in csv.reader(fh)]
     header = _header(path, rows)
@@ -348,18 +351,8 @@ class TimeSeriesDataModule(BaseDataModule):
 
     def _csv_path(self) -> Path:
         if self.path is not None:
-            if not self.path.is_file():
-                raise DataNotFoundError(f"expected a CSV file at {self.path}, found nothing")
-            return self.path
-        return locate(
-            self.data_dir,
-            ("stocks/SBUX.csv", "SBUX.csv"),
-            dataset="SBUX daily prices",
-            how_to_get=(
-                "Export the daily history of SBUX (Date,Open,High,Low,Close,Adj Close,Volume) "
-                "from Yahoo Finance and save it as <data_dir>/stocks/SBUX.csv, or pass path=."
-            ),
-        )
+            return require_file(self.path, "a CSV file")
+        return locate(self.data_dir, CANDIDATES, dataset="SBUX daily prices", how_to_get=HOW_TO_GET)
 
     def prepare_data(self) -> None:
         """Find the CSV; the bundled-by-name SBUX file is checked against its digest."""

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import BaseDataModule
-from rnnkit.data.text import Vocab
+from rnnkit.data.vocab import Vocab
 
 
 class _Repeated(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -56,11 +56,12 @@ def _run(args: argparse.Namespace) -> int:
 def plot_activations(path: Path) -> Path:
     """Draw every function of :func:`activations` and its derivative (autograd) to ``path``."""
     import torch
+    from matplotlib.figure import Figure
 
-    from rnnkit.diagnostics.plots import pyplot, save
+    from rnnkit.diagnostics.plots import save
 
-    plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
+    fig = Figure(figsize=(13, 7.5))
+    axes = fig.subplots(2, 3, sharex=True)
     for ax, (name, function, note) in zip(axes.flat, activations(), strict=True):
         x = torch.linspace(-5, 5, 1001, requires_grad=True)
         y = function(x)

@@ -26,18 +26,6 @@ if TYPE_CHECKING:
 CELL_COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 
 
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend.
-
-    None of the figures here use it (they are :class:`~matplotlib.figure.Figure`
-    objects); it is left for ``rnnkit activations``, which still draws through pyplot.
-    """
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def relative_norms(flow: LayerFlow, field: str | None = None) -> list[float | None]:
     """``‖∂L/∂s_t‖ / ‖∂L/∂s_last‖`` per step (``None`` where undefined)."""
     _, last = flow.first_last(field)

@@ -1,4 +1,5 @@
-"""Every figure of the training and diagnostics plots, drawn without pyplot.
+"""Every figure of the training and diagnostics plots (and ``rnnkit activations``), drawn
+without pyplot.
 
 The figures are matplotlib ``Figure`` objects saved straight to PNG, so drawing one
 leaves the caller's backend and pyplot's open figures alone (a notebook keeps its
@@ -93,6 +94,9 @@ SCRIPT = textwrap.dedent(
     dplots.plot_experiment_gates(result, out / "experiment_gates.png")
     dplots.plot_experiment_losses(result, out / "experiment_losses.png")
 
+    from rnnkit.cli.activations import plot_activations
+    plot_activations(out / "activations.png")
+
     print(json.dumps({
         "backend_before": backend_before,
         "backend_after": matplotlib.get_backend(),
@@ -152,7 +156,7 @@ def test_every_figure_is_written(drawn: dict) -> None:
     assert files == sorted(
         ["curves.png", "confusion.png", "forecast.png", "attention.png", "captions.png",
          "flow_history.png", "gate_saturation.png", "experiment_gradients.png",
-         "experiment_gates.png", "experiment_losses.png"]
+         "experiment_gates.png", "experiment_losses.png", "activations.png"]
     )  # fmt: skip
     for name in files:
         assert (Path(drawn["out"]) / name).stat().st_size > 0

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
-from rnnkit.layers._sequence import check_lengths
+from rnnkit.layers.sequence import check_lengths
 from rnnkit.models.config import ConfigMixin, check_choice, check_positive, check_probability
 from rnnkit.models.decoder import ATTENTIONS, EncoderMemory, RNNDecoder, check_special_tokens
 from rnnkit.models.decoding import beam_search, eval_mode, greedy_search

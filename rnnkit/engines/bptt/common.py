@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import LAYER_NORM_EPS, VariantOptions, VariantWeights
 
 NO_MASKS = VariantMasks()
 
@@ -134,7 +135,7 @@ def input_side(
         masks: input dropout and DropConnect masks (if drawn).
         options: ``layer_norm`` decides whether ``a`` is layer-normalised.
         recurrent_bias: the part of ``b_hh`` that is constant over time and can join ``a``
-            (all of it for Elman and LSTM, the ``r, z`` blocks for a GRU), or ``None``.
+            (all of it for the RNN and LSTM, the ``r, z`` blocks for a GRU), or ``None``.
 
     Returns:
         ``a`` ``(T, B, G·H)`` = LN(W_ih (m_x ⊙ x)) γ_ih + b_ih + recurrent_bias, and the

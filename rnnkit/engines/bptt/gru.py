@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import LAYER_NORM_EPS, VariantOptions, VariantWeights
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
@@ -46,7 +47,7 @@ from rnnkit.engines.bptt.common import (
     tanh_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 
 class GRURecurrence(torch.autograd.Function):

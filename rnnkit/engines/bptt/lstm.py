@@ -39,7 +39,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import LSTMState
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import LAYER_NORM_EPS, VariantOptions, VariantWeights
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
@@ -57,7 +58,7 @@ from rnnkit.engines.bptt.common import (
     tanh_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 
 class LSTMRecurrence(torch.autograd.Function):
@@ -391,13 +392,13 @@ def lstm_scan(
         state: ``LSTMState(h (B, H), c (B, H))`` before the first visited step.
         weights: the layer's weights (torch names, plus the variants' extras).
         options: which variants are on.
-        masks: this sequence's masks (:func:`rnnkit.cells.variants.sample_masks`).
+        masks: this sequence's masks (:func:`rnnkit.cells.masks.sample_masks`).
         valid: ``(T, B)`` bool mask of real steps, or ``None``.
         reverse: the backward direction.
         return_states: also return every step's ``LSTMState`` (zeros at padded steps).
 
     Returns:
-        A :class:`rnnkit.engines.ScanResult`, as the loop engine's :func:`scan`.
+        A :class:`rnnkit.engines.ScanResult`, as every runner.
     """
     masks = masks or NO_MASKS
     a, weight_hh = input_side(x, weights, masks, options, weights.bias_hh)  # (T, B, 4H)

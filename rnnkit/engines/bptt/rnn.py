@@ -1,4 +1,4 @@
-r"""The Elman (vanilla) RNN on the BPTT engine: plain, layer norm, zoneout, dropouts.
+r"""The RNN (Elman, vanilla) family on the BPTT engine: plain, layer norm, zoneout, dropouts.
 
 This is the course's BPTT, written out. Forward, per step (``a_t`` precomputed):
 
@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import VariantOptions, VariantWeights
 from rnnkit.engines.bptt.common import (
     NO_MASKS,
     Buffers,
@@ -40,13 +41,13 @@ from rnnkit.engines.bptt.common import (
     threshold_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 NONLINEARITIES = ("tanh", "relu")
 
 
-class ElmanRecurrence(torch.autograd.Function):
-    """The Elman recurrence with a hand-derived backward (see the module docstring).
+class RNNRecurrence(torch.autograd.Function):
+    """The RNN recurrence with a hand-derived backward (see the module docstring).
 
     Inputs (positional, for ``apply``):
         a: input pre-activations ``(T, B, H)`` (biases included).
@@ -178,7 +179,7 @@ def _step_state_grad(t: int, dh: Tensor, ext: Tensor | None, d_raw_t: Tensor, s:
     return dh_prev
 
 
-def elman_scan(
+def rnn_scan(
     x: Tensor,
     state: Tensor,
     *,
@@ -190,18 +191,18 @@ def elman_scan(
     return_states: bool = False,
     nonlinearity: str = "tanh",
 ) -> ScanResult:
-    """One Elman layer and direction over time on the BPTT engine.
+    """One RNN layer and direction over time on the BPTT engine.
 
     Arguments and result as :func:`rnnkit.engines.bptt.lstm_scan`, plus ``nonlinearity``
     (``"tanh"`` or ``"relu"``); the state is ``h (B, H)``.
     """
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(
-            f"elman_scan: expected nonlinearity in {NONLINEARITIES}, got {nonlinearity!r}"
+            f"rnn_scan: expected nonlinearity in {NONLINEARITIES}, got {nonlinearity!r}"
         )
     masks = masks or NO_MASKS
     a, weight_hh = input_side(x, weights, masks, options, weights.bias_hh)  # (T, B, H)
-    hs = ElmanRecurrence.apply(
+    hs = RNNRecurrence.apply(
         a,
         weight_hh,
         state,

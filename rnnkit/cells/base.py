@@ -176,7 +176,7 @@ class RNNCellBase(RecurrentCell):
     torch.nn for the same seed. Subclasses call :meth:`reset_parameters` once their own
     parameters exist.
 
-    Arguments:
+    Arguments (in the order of ``torch.nn.RNNCellBase``'s, ``gates`` being its ``num_chunks``):
         input_size: ``I``; hidden_size: ``H``; bias: learn ``b_ih`` and ``b_hh``.
         gates: ``G``; recurrent_size: ``R`` (default ``H``), also the ``output_size``.
     """
@@ -186,11 +186,11 @@ class RNNCellBase(RecurrentCell):
         input_size: int,
         hidden_size: int,
         bias: bool,
-        *,
         gates: int,
-        recurrent_size: int | None = None,
         device: Device = None,
         dtype: DType = None,
+        *,
+        recurrent_size: int | None = None,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}

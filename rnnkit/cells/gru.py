@@ -112,7 +112,7 @@ class GRUCell(RNNCellBase):
         device: Device = None,
         dtype: DType = None,
     ) -> None:
-        super().__init__(input_size, hidden_size, bias, gates=3, device=device, dtype=dtype)
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
         self.reset_parameters()
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:

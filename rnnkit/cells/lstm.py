@@ -126,14 +126,12 @@ class LSTMCell(RNNCellBase):
             raise ValueError(
                 f"LSTMCell: expected 0 <= proj_size < hidden_size={hidden_size}, got {proj_size}"
             )
-        factory = {"device": device, "dtype": dtype}
-        super().__init__(
-            input_size, hidden_size, bias, gates=4, recurrent_size=proj_size or None, **factory
-        )
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype, recurrent_size=proj_size)
         self.proj_size = proj_size
-        self.weight_hr = (
-            nn.Parameter(torch.empty(proj_size, hidden_size, **factory)) if proj_size else None
-        )
+        self.weight_hr = None
+        if proj_size:
+            weight_hr = torch.empty(proj_size, hidden_size, device=device, dtype=dtype)
+            self.weight_hr = nn.Parameter(weight_hr)
         self.reset_parameters()
 
     def init_state(

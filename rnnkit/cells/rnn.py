@@ -85,7 +85,7 @@ class RNNCell(RNNCellBase):
         device: Device = None,
         dtype: DType = None,
     ) -> None:
-        super().__init__(input_size, hidden_size, bias, gates=1, device=device, dtype=dtype)
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity)
         self.reset_parameters()
 

@@ -68,8 +68,7 @@ class VariantCell(RNNCellBase):
         name = type(self).__name__
         check_sizes(name, input_size=input_size, hidden_size=hidden_size)
         options = variant_options(name, self.family, variant, bias=bias)
-        gates = GATES[self.family]
-        super().__init__(input_size, hidden_size, bias, gates=gates, device=device, dtype=dtype)
+        super().__init__(input_size, hidden_size, bias, GATES[self.family], device, dtype)
         self.options = options
         # Registered after torch's own parameters, so that with every option off
         # initialisation draws the same numbers as the plain cell.

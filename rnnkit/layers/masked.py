@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-import torch
 from torch import Tensor
 
 from rnnkit.cells.base import State
@@ -30,20 +29,14 @@ MaskedStep = Callable[[Tensor, State, Any], tuple[Tensor, State]]
 class MaskedCell(Protocol):
     """A cell whose noise is drawn once per sequence (what the variant cells implement).
 
-    ``sample_masks`` returns the masks of a whole sequence, an object with ``at(t)`` (the
-    masks of step ``t``) and ``num_steps`` (``T``, or ``None`` when no mask varies with
-    time), as :class:`rnnkit.cells.VariantMasks` has; ``masked_step`` is one step under
-    the masks of that step.
+    ``sample_masks`` returns the masks of a whole sequence (``like``: a tensor whose dtype
+    and device they take), an object with ``at(t)`` (the masks of step ``t``) and
+    ``num_steps`` (``T``, or ``None`` when no mask varies with time), as
+    :class:`rnnkit.cells.VariantMasks` has; ``masked_step`` is one step under the masks
+    of that step.
     """
 
-    def sample_masks(
-        self,
-        batch_size: int,
-        num_steps: int = 1,
-        *,
-        like: Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Any: ...
+    def sample_masks(self, batch_size: int, num_steps: int, *, like: Tensor) -> Any: ...
 
     def masked_step(self, x: Tensor, state: State, masks: Any) -> tuple[Tensor, State]: ...
 

@@ -6,8 +6,9 @@ pass, per step only the gate gradients and the recurrent GEMM, then ``dW_hh`` (a
 autograd, ``dW_ih``, the biases and ``dx``) as single GEMMs over all ``T·B`` rows. See
 ``docs/bptt.md`` for the derivation and for adding a cell of your own.
 
-* :func:`rnn_scan`, :func:`lstm_scan`, :func:`gru_scan` — one layer and direction, as
-  a runner (:class:`rnnkit.engines.SequenceRunner`) once given the weights.
+* :func:`rnn_scan`, :func:`lstm_scan`, :func:`gru_scan` — one layer and direction, a
+  runner (:class:`rnnkit.engines.SequenceRunner`) once its :class:`FamilyLayer` (weights,
+  options, masks) is bound.
 * :class:`RNNRecurrence`, :class:`LSTMRecurrence`, :class:`GRURecurrence` — the
   ``torch.autograd.Function`` of each recurrence.
 * :func:`register_backward`, :func:`supports_cell`, :func:`refusal`, :func:`cell_runner`
@@ -16,6 +17,7 @@ autograd, ``dW_ih``, the biases and ``dx``) as single GEMMs over all ``T·B`` ro
 """
 
 from rnnkit.engines.bptt.cells import SCANS, family_runner
+from rnnkit.engines.bptt.common import FamilyLayer
 from rnnkit.engines.bptt.gru import GRURecurrence, gru_scan
 from rnnkit.engines.bptt.lstm import LSTMRecurrence, lstm_scan
 from rnnkit.engines.bptt.registry import cell_runner, refusal, register_backward, supports_cell
@@ -23,6 +25,7 @@ from rnnkit.engines.bptt.rnn import RNNRecurrence, rnn_scan
 
 __all__ = [
     "SCANS",
+    "FamilyLayer",
     "GRURecurrence",
     "LSTMRecurrence",
     "RNNRecurrence",

@@ -16,6 +16,7 @@ from rnnkit.cells.masks import VariantMasks
 from rnnkit.cells.options import VariantOptions, VariantWeights
 from rnnkit.cells.rnn import RNNCell
 from rnnkit.cells.variants import GRUVariantCell, LSTMVariantCell, RNNVariantCell
+from rnnkit.engines.bptt.common import NO_MASKS, FamilyLayer
 from rnnkit.engines.bptt.gru import gru_scan
 from rnnkit.engines.bptt.lstm import lstm_scan
 from rnnkit.engines.bptt.registry import register_backward
@@ -45,8 +46,8 @@ def family_runner(
     nonlinearity: str = "tanh",
 ) -> SequenceRunner:
     """A runner for one layer and direction of a family, given its weights and masks."""
-    extra = {"nonlinearity": nonlinearity} if family == "rnn" else {}
-    return functools.partial(SCANS[family], weights=weights, options=options, masks=masks, **extra)
+    layer = FamilyLayer(weights, options, NO_MASKS if masks is None else masks, nonlinearity)
+    return functools.partial(SCANS[family], layer)
 
 
 def _cell_runner(cell: Any, masks: VariantMasks | None) -> SequenceRunner:

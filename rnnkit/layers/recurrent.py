@@ -60,12 +60,9 @@ class Recurrent(StackedLayer, nn.Module):
         return_sequences: return every step's output; ``False`` returns each
             direction's *final* output (forward at the last valid step, backward
             at step 0), merged: ``(B, F)``.
-        engine: ``"auto"`` (default), ``"bptt"`` or ``"loop"``. ``"auto"`` runs the BPTT
-            engine when it has a backward for every cell (the built-in cells and their
-            variants, or cells registered with
-            :func:`rnnkit.engines.bptt.register_backward`) and the loop engine otherwise,
-            or inside :func:`rnnkit.engines.record_steps` (the rule:
-            :mod:`rnnkit.engines.select`).
+        engine: ``"auto"`` (default: the rule of :mod:`rnnkit.engines.select`), or force
+            ``"bptt"`` or ``"loop"``. The BPTT engine runs the built-in cells, their
+            variants and cells registered with :func:`rnnkit.engines.bptt.register_backward`.
 
     Call:
         ``layer(x, state=None, *, lengths=None, return_states=False)``

@@ -160,14 +160,10 @@ class StackedLayer:
         Returns:
             ``(output, final_state)``, plus the per-step states with ``return_states``.
         """
-        masks = self._sample_masks(batch)
+        dirs = self.num_directions
+        masks = self._sample_masks(batch) or [None] * (self.num_layers * dirs)  # [k * D + d]
         runners = [
-            [
-                self.runner(
-                    k, d, engine, None if masks is None else masks[k * self.num_directions + d]
-                )
-                for d in range(self.num_directions)
-            ]
+            [self.runner(k, d, engine, masks[k * dirs + d]) for d in range(dirs)]
             for k in range(self.num_layers)
         ]
         result = run_stack(

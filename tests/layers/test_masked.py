@@ -14,7 +14,7 @@ def test_the_variant_cells_are_masked_cells() -> None:
     assert not isinstance(rnnkit.LSTMCell(3, 4), MaskedCell)
 
 
-def test_sequence_step_refuses_more_steps_than_its_masks() -> None:
+def test_sequence_steps_refuse_more_steps_than_their_masks() -> None:
     cell = rnnkit.RNNVariantCell(3, 4, zoneout_h=0.2)
     step = SequenceSteps(cell.masked_step, cell.sample_masks(2, 2))
     h = cell.init_state(2)

@@ -129,9 +129,9 @@ class Recurrent(StackedLayer, nn.Module):
         self._set_engine(engine)
         self.engine_for()  # a forced engine that cannot run these cells fails now
 
-    def _engine_traits(self) -> tuple[bool, str, str | None]:
+    def _bptt_refusal(self) -> str | None:
         reasons = (refusal(c) for c in self.cells)
-        return False, "", next((r for r in reasons if r is not None), None)
+        return next((r for r in reasons if r is not None), None)
 
     def cell(self, layer: int = 0, direction: int = 0) -> Cell:
         """The cell of one layer and direction (0 forward, 1 backward)."""

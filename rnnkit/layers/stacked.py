@@ -39,12 +39,14 @@ class StackedLayer:
     """Engine choice and the stacked run of a layer (a mixin for ``nn.Module`` layers).
 
     A layer sets ``num_layers``, ``num_directions``, ``dropout`` and ``engine``, lists
-    the engines it takes in ``engines``, and says what the engine rule needs to know
-    (:meth:`_engine_traits`) and how one (layer, direction) runs on each engine
-    (:meth:`_bptt_runner`, :meth:`_step`, :meth:`_masked_step`).
+    the engines it takes in ``engines``, says what the engine rule needs to know of it
+    (``fused_kernel``, :meth:`_forward_variants`, :meth:`_bptt_refusal`) and how one
+    (layer, direction) runs on each engine (:meth:`_bptt_runner`, :meth:`_step`,
+    :meth:`_masked_step`).
     """
 
     engines: ClassVar[tuple[str, ...]] = ENGINES
+    fused_kernel: ClassVar[bool] = False
     engine: str
     num_layers: int
     num_directions: int
@@ -70,13 +72,12 @@ class StackedLayer:
             ragged: the batch's lengths differ from the number of steps somewhere.
             device: the input's device (``None``: the parameters' device).
         """
-        fused_kernel, variant, refusal = self._engine_traits()
         return EngineFacts(
             layer=type(self).__name__,
             forced=self.engine,
-            fused_kernel=fused_kernel,
-            variant=variant,
-            bptt_refusal=refusal,
+            fused_kernel=self.fused_kernel,
+            variant=self._forward_variants(),
+            bptt_refusal=self._bptt_refusal(),
             return_states=return_states,
             ragged=ragged,
             cpu_training=self._cpu_training(device),
@@ -108,8 +109,12 @@ class StackedLayer:
         where = torch.device(device) if device is not None else params[0].device
         return where.type == "cpu"
 
-    def _engine_traits(self) -> tuple[bool, str, str | None]:
-        """``(has fused kernels, forward-changing variants described, BPTT refusal)``."""
+    def _forward_variants(self) -> str:
+        """The variant options that change the forward pass, described, or ``""``."""
+        return ""
+
+    def _bptt_refusal(self) -> str | None:
+        """Why the BPTT engine cannot run this layer (with the fix), or ``None``."""
         raise NotImplementedError
 
     # -- the stacked run --------------------------------------------------------------

@@ -84,6 +84,7 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
     """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
 
     family: ClassVar[str]
+    fused_kernel = True
     variant: VariantOptions = VariantOptions()
 
     def _set_up(self, variant: Mapping[str, Any], engine: str) -> None:
@@ -136,15 +137,16 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
         """Features of each step's output: ``D * (proj_size or hidden_size)``."""
         return self.num_directions * (self.proj_size or self.hidden_size)
 
-    def _engine_traits(self) -> tuple[bool, str, str | None]:
-        variant = self.variant.describe() if self.variant.changes_forward else ""
-        refusal = None
-        if self.proj_size:
-            refusal = (
-                f"{type(self).__name__}: the BPTT engine does not implement projections "
-                f"(proj_size={self.proj_size}); use engine='fused' or 'loop'"
-            )
-        return True, variant, refusal
+    def _forward_variants(self) -> str:
+        return self.variant.describe() if self.variant.changes_forward else ""
+
+    def _bptt_refusal(self) -> str | None:
+        if not self.proj_size:
+            return None
+        return (
+            f"{type(self).__name__}: the BPTT engine does not implement projections "
+            f"(proj_size={self.proj_size}); use engine='fused' or 'loop'"
+        )
 
     def forward(  # type: ignore[override]
         self,

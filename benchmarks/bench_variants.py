@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 import rnnkit
 from benchmarks._timing import markdown_table, time_interleaved
-from rnnkit.cells.variants import LAYER_NORM_EPS, zoneout
+from rnnkit.cells.options import LAYER_NORM_EPS
+from rnnkit.cells.variant_steps import zoneout
 from rnnkit.engines.bptt import native
 
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -1,35 +1,41 @@
 """Recurrent cells: one time step each, readable gate by gate.
 
-See :mod:`rnnkit.cells.base` for the cell protocol a custom cell implements.
+See :mod:`rnnkit.cells.base` for the cell protocol a custom cell implements. The variants
+live in four modules, one idea each: :mod:`~rnnkit.cells.options` (the keywords and their
+checks), :mod:`~rnnkit.cells.masks` (the noise of one sequence),
+:mod:`~rnnkit.cells.variant_steps` (the reference steps) and
+:mod:`~rnnkit.cells.variants` (the cells).
 """
 
 from rnnkit.cells.base import (
     Cell,
     CellFactory,
+    Device,
+    DType,
     LSTMState,
     RecurrentCell,
+    RNNCellBase,
     State,
     map_state,
     state_leaves,
 )
 from rnnkit.cells.gru import GRUCell, GRUGates, gru_gates, gru_step
 from rnnkit.cells.lstm import LSTMCell, LSTMGates, lstm_gates, lstm_step
-from rnnkit.cells.rnn import RNNCell, rnn_step
-from rnnkit.cells.variants import (
-    GRUVariantCell,
-    LSTMVariantCell,
-    MaskedCell,
-    RNNVariantCell,
-    VariantCell,
-    VariantMasks,
+from rnnkit.cells.masks import VariantMasks, sample_masks
+from rnnkit.cells.options import (
+    LSTMVariantKwargs,
+    VariantKwargs,
     VariantOptions,
     VariantWeights,
-    sample_masks,
 )
+from rnnkit.cells.rnn import RNNCell, rnn_step
+from rnnkit.cells.variants import GRUVariantCell, LSTMVariantCell, RNNVariantCell, VariantCell
 
 __all__ = [
     "Cell",
     "CellFactory",
+    "DType",
+    "Device",
     "GRUCell",
     "GRUGates",
     "GRUVariantCell",
@@ -37,12 +43,14 @@ __all__ = [
     "LSTMGates",
     "LSTMState",
     "LSTMVariantCell",
-    "MaskedCell",
+    "LSTMVariantKwargs",
     "RNNCell",
+    "RNNCellBase",
     "RNNVariantCell",
     "RecurrentCell",
     "State",
     "VariantCell",
+    "VariantKwargs",
     "VariantMasks",
     "VariantOptions",
     "VariantWeights",

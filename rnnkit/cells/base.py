@@ -53,6 +53,12 @@ from torch import Tensor, nn
 State: TypeAlias = Any
 """A tensor ``(B, ...)`` or a ``NamedTuple`` of such tensors."""
 
+Device: TypeAlias = "torch.device | str | None"
+"""Where new tensors go (``None``: the parameters' or the input's device)."""
+
+DType: TypeAlias = "torch.dtype | None"
+"""The dtype of new tensors (``None``: the parameters' or the input's dtype)."""
+
 
 class LSTMState(NamedTuple):
     """State of an LSTM-family cell.
@@ -74,11 +80,7 @@ class Cell(Protocol):
     output_size: int
 
     def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        self, batch_size: int, *, device: Device = None, dtype: DType = None
     ) -> State: ...
 
     def __call__(self, x: Tensor, state: State) -> tuple[Tensor, State]: ...
@@ -132,13 +134,7 @@ class RecurrentCell(nn.Module):
     input_size: int
     output_size: int
 
-    def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> State:
+    def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> State:
         raise NotImplementedError
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -152,15 +148,84 @@ class RecurrentCell(nn.Module):
             x = x.unsqueeze(0)
             if state is not None:
                 state = map_state(lambda s: s.unsqueeze(0), state)
-        if state is None:
-            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        else:
-            check_cell_state(self, state, x.shape[0])
-        y, new_state = self.step(x, state)
+        y, new_state = self.step(x, self.batch_state(x, state))
         if unbatched:
             y = y.squeeze(0)
             new_state = map_state(lambda s: s.squeeze(0), new_state)
         return y, new_state
+
+    def batch_state(self, x: Tensor, state: State | None) -> State:
+        """The state for a batched step on ``x`` ``(B, I)``: zeros if ``None``, else checked."""
+        if state is None:
+            return self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+        check_cell_state(self, state, x.shape[0])
+        return state
+
+
+TORCH_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+"""torch.nn's cell and layer parameter names, in its order (``weight_hr``: LSTM projection)."""
+
+
+class RNNCellBase(RecurrentCell):
+    """The parameters of torch.nn's cells, under its names, shapes, order and initialisation.
+
+    For ``G`` gate blocks of ``H`` units: ``weight_ih`` ``(G·H, I)``, ``weight_hh``
+    ``(G·H, R)`` and, with ``bias``, ``bias_ih`` and ``bias_hh`` ``(G·H,)``, where ``R`` is
+    the size of the state fed back (``H``, or an LSTM's projection ``P``). They are
+    registered in torch's order, so :meth:`reset_parameters` draws the same numbers as
+    torch.nn for the same seed. Subclasses call :meth:`reset_parameters` once their own
+    parameters exist.
+
+    Arguments (in the order of ``torch.nn.RNNCellBase``'s, ``gates`` being its ``num_chunks``):
+        input_size: ``I``; hidden_size: ``H``; bias: learn ``b_ih`` and ``b_hh``.
+        gates: ``G``; recurrent_size: ``R`` (default ``H``), also the ``output_size``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        gates: int,
+        device: Device = None,
+        dtype: DType = None,
+        *,
+        recurrent_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        rows, fed_back = gates * hidden_size, recurrent_size or hidden_size
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, fed_back
+        self.bias = bias
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(rows, fed_back, **factory))
+        self.bias_ih = nn.Parameter(torch.empty(rows, **factory)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(rows, **factory)) if bias else None
+
+    def reset_parameters(self) -> None:
+        """PyTorch's RNN initialisation: every torch.nn parameter ~ U(−1/√H, 1/√H).
+
+        Keeps the pre-activations of a fresh cell O(1) whatever ``H`` is, and is what
+        ``torch.nn.RNN/LSTM/GRU`` use, so an rnnkit model starts where a torch one would.
+        """
+        bound = 1.0 / self.hidden_size**0.5
+        for name in TORCH_WEIGHTS:
+            weight = getattr(self, name, None)
+            if weight is not None:
+                nn.init.uniform_(weight, -bound, bound)
+
+    def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> Tensor:
+        return self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+def check_sizes(name: str, **sizes: int) -> None:
+    """Raise a clear error unless every size is an integer >= 1 (``bool`` is not a size)."""
+    for what, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: expected {what} to be an integer >= 1, got {value!r}")
 
 
 def check_cell_input(cell: RecurrentCell, x: Tensor) -> None:
@@ -194,14 +259,3 @@ def check_cell_state(cell: RecurrentCell, state: State, batch_size: int) -> None
             f"{type(cell).__name__}: expected state shapes {[tuple(w.shape) for w in want]}, "
             f"got {[tuple(g.shape) for g in got]}"
         )
-
-
-def uniform_init_(module: nn.Module, hidden_size: int) -> None:
-    """PyTorch's RNN initialisation: every parameter ~ U(−1/√H, 1/√H).
-
-    Keeps the pre-activations of a fresh cell O(1) whatever ``H`` is, and is what
-    ``torch.nn.RNN/LSTM/GRU`` use, so an rnnkit model starts where a torch one would.
-    """
-    bound = 1.0 / hidden_size**0.5
-    for weight in module.parameters():
-        nn.init.uniform_(weight, -bound, bound)

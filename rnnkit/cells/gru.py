@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, uniform_init_
+from rnnkit.cells.base import Device, DType, RNNCellBase
 
 
 class GRUGates(NamedTuple):
@@ -75,7 +75,7 @@ def gru_step(
     return n + z * (h - n)  # = (1 - z) * n + z * h
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(RNNCellBase):
     r"""GRU cell, a drop-in for :class:`torch.nn.GRUCell`.
 
     .. math::
@@ -109,34 +109,12 @@ class GRUCell(RecurrentCell):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
     ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
-        self.bias = bias
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
-        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory)) if bias else None
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
-
-    def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = gru_step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return h, h
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

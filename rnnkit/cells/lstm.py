@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import LSTMState, RecurrentCell, uniform_init_
+from rnnkit.cells.base import Device, DType, LSTMState, RNNCellBase
 
 
 class LSTMGates(NamedTuple):
@@ -80,7 +80,7 @@ def lstm_step(
     return LSTMState(h, c)
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(RNNCellBase):
     r"""LSTM cell, a drop-in for :class:`torch.nn.LSTMCell` (plus ``proj_size``).
 
     .. math::
@@ -117,50 +117,33 @@ class LSTMCell(RecurrentCell):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
         *,
         proj_size: int = 0,
     ) -> None:
-        super().__init__()
         if not 0 <= proj_size < hidden_size:
             raise ValueError(
                 f"LSTMCell: expected 0 <= proj_size < hidden_size={hidden_size}, got {proj_size}"
             )
-        factory = {"device": device, "dtype": dtype}
-        real_hidden = proj_size or hidden_size
-        self.input_size, self.hidden_size, self.proj_size = input_size, hidden_size, proj_size
-        self.output_size, self.bias = real_hidden, bias
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, real_hidden, **factory))
-        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory)) if bias else None
-        self.weight_hr = (
-            nn.Parameter(torch.empty(proj_size, hidden_size, **factory)) if proj_size else None
-        )
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype, recurrent_size=proj_size)
+        self.proj_size = proj_size
+        self.weight_hr = None
+        if proj_size:
+            weight_hr = torch.empty(proj_size, hidden_size, device=device, dtype=dtype)
+            self.weight_hr = nn.Parameter(weight_hr)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
-
     def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        self, batch_size: int, *, device: Device = None, dtype: DType = None
     ) -> LSTMState:
         h = self.weight_hh.new_zeros(batch_size, self.output_size, device=device, dtype=dtype)
-        c = self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, c)
+        return LSTMState(h, super().init_state(batch_size, device=device, dtype=dtype))
 
     def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
-        new = lstm_step(
-            x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr
-        )
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr)
+        new = lstm_step(x, state, *weights)
         return new.h, new
 
     def extra_repr(self) -> str:
-        extra = "" if self.bias else ", bias=False"
-        extra += f", proj_size={self.proj_size}" if self.proj_size else ""
-        return f"{self.input_size}, {self.hidden_size}{extra}"
+        return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")

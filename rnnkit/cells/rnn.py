@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, uniform_init_
+from rnnkit.cells.base import Device, DType, RNNCellBase
 
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"tanh": torch.tanh, "relu": torch.relu}
+"""The Elman RNN's nonlinearities by name (torch's ``nonlinearity=``)."""
+
+
+def check_nonlinearity(name: str, nonlinearity: str) -> str:
+    """Raise a clear error unless ``nonlinearity`` is ``"tanh"`` or ``"relu"``; returns it."""
+    if nonlinearity not in ACTIVATIONS:
+        raise ValueError(f"{name}: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
 
 
 def rnn_step(
@@ -35,10 +45,10 @@ def rnn_step(
         ``h_t``, shape ``(B, H)``.
     """
     pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, H)
-    return _ACTIVATIONS[nonlinearity](pre)
+    return ACTIVATIONS[nonlinearity](pre)
 
 
-class RNNCell(RecurrentCell):
+class RNNCell(RNNCellBase):
     r"""Elman RNN cell, a drop-in for :class:`torch.nn.RNNCell`.
 
     .. math::
@@ -72,48 +82,18 @@ class RNNCell(RecurrentCell):
         hidden_size: int,
         bias: bool = True,
         nonlinearity: str = "tanh",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
     ) -> None:
-        super().__init__()
-        if nonlinearity not in _ACTIVATIONS:
-            raise ValueError(
-                f"RNNCell: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}"
-            )
-        factory = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
-        self.bias, self.nonlinearity = bias, nonlinearity
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **factory))
-        self.bias_ih = nn.Parameter(torch.empty(hidden_size, **factory)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(hidden_size, **factory)) if bias else None
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        uniform_init_(self, self.hidden_size)
-
-    def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        h = rnn_step(
-            x,
-            state,
-            self.weight_ih,
-            self.weight_hh,
-            self.bias_ih,
-            self.bias_hh,
-            nonlinearity=self.nonlinearity,
-        )
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h = rnn_step(x, state, *weights, nonlinearity=self.nonlinearity)
         return h, h
 
     def extra_repr(self) -> str:
-        extra = "" if self.bias else ", bias=False"
-        extra += "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
-        return f"{self.input_size}, {self.hidden_size}{extra}"
+        extra = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        return super().extra_repr() + extra

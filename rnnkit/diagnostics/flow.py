@@ -27,7 +27,7 @@ from rnnkit.diagnostics.gates import cell_source, gate_stats
 from rnnkit.diagnostics.report import GradientFlowReport, LayerFlow
 from rnnkit.engines.loop import StepRecord, StepRecorder, record_steps
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.standard import use_engine
+from rnnkit.layers.stacked import use_engine
 
 
 def gradient_flow(

@@ -1,41 +1,56 @@
 """Execution engines: how a layer runs its cells over time.
 
+Every engine provides *runners* (:class:`SequenceRunner`: one layer and direction over
+a whole sequence, :mod:`rnnkit.engines.runner`), which :func:`run_stack` stacks, and
+:func:`select_engine` (:mod:`rnnkit.engines.select`) is the one rule that picks an
+engine for a layer call:
+
 * ``fused`` — PyTorch's own kernels (oneDNN/ATen on CPU, cuDNN on GPU) for the
   standard RNN/LSTM/GRU configurations; see :mod:`rnnkit.layers.standard`.
 * ``loop`` — :mod:`rnnkit.engines.loop`, a Python loop that runs any cell; the
   reference every other engine is tested against.
 * ``bptt`` — :mod:`rnnkit.engines.bptt`, a hand-derived backward per cell family
-  (Elman, LSTM, GRU and their variants): near-fused speed for what fused kernels lack.
+  (RNN, LSTM, GRU and their variants): near-fused speed for what fused kernels lack.
 """
 
 from rnnkit.engines.loop import (
-    MERGE_MODES,
-    ScanResult,
-    StackResult,
     StepFn,
     StepRecord,
     StepRecorder,
     is_recording,
-    merge_directions,
+    loop_runner,
     record_steps,
-    run_stack,
     scan,
+)
+from rnnkit.engines.runner import (
+    MERGE_MODES,
+    ScanResult,
+    SequenceRunner,
+    StackResult,
+    merge_directions,
+    run_stack,
     stack_states,
     step_mask,
 )
+from rnnkit.engines.select import ENGINES, EngineFacts, select_engine
 
 __all__ = [
+    "ENGINES",
     "MERGE_MODES",
+    "EngineFacts",
     "ScanResult",
+    "SequenceRunner",
     "StackResult",
     "StepFn",
     "StepRecord",
     "StepRecorder",
     "is_recording",
+    "loop_runner",
     "merge_directions",
     "record_steps",
     "run_stack",
     "scan",
+    "select_engine",
     "stack_states",
     "step_mask",
 ]

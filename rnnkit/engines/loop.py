@@ -2,7 +2,9 @@
 
 This is the path every other engine is tested against. It is written for clarity
 and generality (any cell, any state structure, ragged lengths, per-step states);
-the fused and BPTT engines exist to make the common cells fast.
+the fused and BPTT engines exist to make the common cells fast. Its runner
+(:func:`loop_runner`, see :mod:`rnnkit.engines.runner`) is :func:`scan` over a cell's
+step function.
 
 Variable length works by masking: at a padded step the new state is discarded
 (``torch.where(valid, new, old)``) and the output is zero. Running the reverse
@@ -13,37 +15,21 @@ state untouched until the sequence's own last step is reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import State, map_state, state_leaves
+from rnnkit.cells.base import State, map_state
+from rnnkit.engines.runner import ScanResult, SequenceRunner
 
 StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
 """One step of a cell: ``(x_t (B, I), state) -> (y_t (B, O), new_state)``."""
-
-MERGE_MODES = ("concat", "sum", "mul", "ave")
-
-
-class ScanResult(NamedTuple):
-    """What :func:`scan` returns.
-
-    Attributes:
-        outputs: ``y_t`` for every step, ``(T, B, O)``; zeros at padded steps.
-        final: the state after each sequence's last valid step (``(B, ...)`` leaves).
-        states: every step's state, leaves ``(T, B, ...)`` (zeros at padded steps),
-            or ``None`` unless asked for.
-    """
-
-    outputs: Tensor
-    final: State
-    states: State | None
 
 
 class StepRecord(NamedTuple):
@@ -113,14 +99,6 @@ def is_recording() -> bool:
     return _RECORDER.get() is not None
 
 
-def step_mask(lengths: Tensor | None, num_steps: int) -> Tensor | None:
-    """``valid[t, b] = t < lengths[b]`` as a ``(T, B)`` bool tensor, or ``None``."""
-    if lengths is None:
-        return None
-    steps = torch.arange(num_steps, device=lengths.device)
-    return steps.unsqueeze(1) < lengths.unsqueeze(0)  # (T, B)
-
-
 def _where(valid: Tensor, new: Tensor, old: Tensor | float) -> Tensor:
     """``torch.where`` with a ``(B,)`` mask broadcast over the trailing dims of ``new``."""
     shape = (valid.shape[0],) + (1,) * (new.dim() - 1)
@@ -136,7 +114,7 @@ def scan(
     reverse: bool = False,
     return_states: bool = False,
 ) -> ScanResult:
-    """Run ``step`` over the time axis of ``x``.
+    """Run ``step`` over the time axis of ``x`` (the loop engine's runner, given ``step``).
 
     Arguments:
         step: one step of a cell.
@@ -175,120 +153,6 @@ def scan(
     return ScanResult(torch.stack(outputs), state, stacked)  # type: ignore[arg-type]
 
 
-def merge_directions(forward: Tensor, backward: Tensor, mode: str) -> Tensor:
-    """Combine the two directions' outputs (Keras's ``merge_mode``)."""
-    if mode == "concat":
-        return torch.cat([forward, backward], dim=-1)
-    if mode == "sum":
-        return forward + backward
-    if mode == "mul":
-        return forward * backward
-    if mode == "ave":
-        return (forward + backward) / 2
-    raise ValueError(f"merge_mode must be one of {MERGE_MODES}, got {mode!r}")
-
-
-def stack_states(states: Sequence[State]) -> State:
-    """Stack per-(layer, direction) states on a new leading dim, torch's ``(L*D, ...)``."""
-    try:
-        return map_state(lambda *s: torch.stack(s), *states)
-    except RuntimeError as err:
-        shapes = [[tuple(t.shape) for t in state_leaves(s)] for s in states]
-        raise ValueError(
-            f"cannot stack the states of the layers and directions into one (L*D, ...) "
-            f"state: every cell's state must have the same shapes, got {shapes}"
-        ) from err
-
-
-class StackResult(NamedTuple):
-    """What :func:`run_stack` returns (time-major).
-
-    Attributes:
-        output: the top layer's merged outputs ``(T, B, F)``.
-        final: stacked final states, leaves ``(L*D, B, ...)``.
-        states: stacked per-step states, leaves ``(L*D, T, B, ...)``, or ``None``.
-        last: per-direction final *outputs* of the top layer merged: forward at the
-            last valid step, backward at step 0; ``(B, F)``.
-    """
-
-    output: Tensor
-    final: State
-    states: State | None
-    last: Tensor
-
-
-def run_stack(
-    steps: Sequence[Sequence[StepFn]],
-    x: Tensor,
-    initial: Sequence[State],
-    *,
-    lengths: Tensor | None = None,
-    merge_mode: str = "concat",
-    dropout: float = 0.0,
-    training: bool = False,
-    return_states: bool = False,
-    scan_fn: Callable[..., ScanResult] = scan,
-) -> StackResult:
-    """Run stacked, optionally bidirectional, recurrences.
-
-    Arguments:
-        steps: ``steps[layer][direction]``, one or two step functions per layer (or
-            whatever ``scan_fn`` takes in their place).
-        x: time-major input ``(T, B, I)``.
-        initial: initial state per (layer, direction), layer-major: index ``k * D + d``.
-        lengths: ``(B,)`` valid lengths on ``x.device``, or ``None``.
-        merge_mode: how two directions combine (``concat``, ``sum``, ``mul``, ``ave``).
-        dropout: dropout on the outputs of every layer but the last (training only).
-        training: whether dropout is active.
-        return_states: also return every step's state.
-        scan_fn: runs one (layer, direction) over time, called as
-            ``scan_fn(steps[k][d], x, state, valid=, reverse=, return_states=)``;
-            :func:`scan` here, the BPTT engine passes its own (same stacking, lengths,
-            inter-layer dropout and merging for every engine).
-
-    Returns:
-        A :class:`StackResult`.
-    """
-    valid = step_mask(lengths, x.shape[0])
-    finals: list[State] = []
-    all_states: list[State] = []
-    layer_input = x
-    last = x.new_zeros(0)
-    for k, layer_steps in enumerate(steps):
-        results = [
-            scan_fn(
-                step,
-                layer_input,
-                initial[k * len(layer_steps) + d],
-                valid=valid,
-                reverse=d == 1,
-                return_states=return_states,
-            )
-            for d, step in enumerate(layer_steps)
-        ]
-        finals.extend(r.final for r in results)
-        all_states.extend(r.states for r in results)
-        out = results[0].outputs
-        if len(results) == 2:
-            out = merge_directions(out, results[1].outputs, merge_mode)
-        if k == len(steps) - 1:
-            last = _last_outputs(results, lengths, merge_mode)
-        elif dropout > 0 and training:
-            out = F.dropout(out, p=dropout, training=True)
-        layer_input = out
-    states = stack_states(all_states) if return_states else None
-    return StackResult(layer_input, stack_states(finals), states, last)
-
-
-def _last_outputs(results: Sequence[ScanResult], lengths: Tensor | None, merge_mode: str) -> Tensor:
-    """Each direction's final output: forward at the last valid step, backward at 0."""
-    forward = results[0].outputs  # (T, B, O)
-    if lengths is None:
-        last = forward[-1]
-    else:
-        index = (lengths - 1).clamp(min=0)  # (B,)
-        last = forward[index, torch.arange(forward.shape[1], device=forward.device)]
-        last = _where(lengths > 0, last, 0.0)
-    if len(results) == 2:
-        last = merge_directions(last, results[1].outputs[0], merge_mode)
-    return last
+def loop_runner(step: StepFn) -> SequenceRunner:
+    """The loop engine's runner for one layer and direction: :func:`scan` over ``step``."""
+    return functools.partial(scan, step)

@@ -3,10 +3,18 @@
 * :class:`RNN`, :class:`LSTM`, :class:`GRU` — drop-ins for ``torch.nn``'s layers.
 * :class:`Recurrent` — any cell, stacked and bidirectional, with ragged lengths.
 * :class:`TimeDistributed`, :func:`last_step` — Keras-style conveniences.
+* :func:`use_engine` — switch every layer of a model to one engine for a block.
+* :class:`MaskedCell` — the protocol of a cell whose noise is drawn once per sequence.
+
+Both layer kinds share :class:`~rnnkit.layers.stacked.StackedLayer` (the engine rule and
+the stacked run); :mod:`rnnkit.layers.sequence` turns inputs into one time-major batch
+and back.
 """
 
+from rnnkit.layers.masked import MaskedCell
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.standard import ENGINES, GRU, LSTM, RNN, use_engine
+from rnnkit.layers.stacked import StackedLayer, use_engine
+from rnnkit.layers.standard import ENGINES, GRU, LSTM, RNN
 from rnnkit.layers.wrappers import TimeDistributed, last_step
 
 __all__ = [
@@ -14,7 +22,9 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "MaskedCell",
     "Recurrent",
+    "StackedLayer",
     "TimeDistributed",
     "last_step",
     "use_engine",

@@ -10,21 +10,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnkit.cells.base import Cell, CellFactory, RecurrentCell, State, map_state, state_leaves
-from rnnkit.cells.variants import MaskedCell
-from rnnkit.engines.bptt import cell_runner, run_sequence, supports_cell
-from rnnkit.engines.loop import MERGE_MODES, StepFn, is_recording, run_stack, scan, stack_states
-from rnnkit.layers._sequence import (
+from rnnkit.cells.base import Cell, CellFactory, Device, DType, RecurrentCell, State, state_leaves
+from rnnkit.engines.bptt import cell_runner, refusal
+from rnnkit.engines.loop import StepFn
+from rnnkit.engines.runner import MERGE_MODES, SequenceRunner, stack_states
+from rnnkit.layers.masked import MaskedCell, MaskedStep
+from rnnkit.layers.sequence import (
     SequenceBatch,
     check_state,
     inspect_input,
     prepare_input,
     prepare_state,
-    restore_final,
-    restore_last,
-    restore_output,
-    restore_states,
 )
+from rnnkit.layers.stacked import StackedLayer
 
 RECURRENT_ENGINES = ("auto", "bptt", "loop")
 
@@ -39,7 +37,7 @@ def step_function(cell: Cell) -> StepFn:
     return cell.step if isinstance(cell, RecurrentCell) else cell
 
 
-class Recurrent(nn.Module):
+class Recurrent(StackedLayer, nn.Module):
     r"""Run any cell over time: stacked layers, both directions, ragged lengths.
 
     For each layer ``k`` and direction, ``y_t, s_t = cell(x_t, s_{t-1})`` over
@@ -62,11 +60,9 @@ class Recurrent(nn.Module):
         return_sequences: return every step's output; ``False`` returns each
             direction's *final* output (forward at the last valid step, backward
             at step 0), merged: ``(B, F)``.
-        engine: ``"auto"`` (default), ``"bptt"`` or ``"loop"``. ``"auto"`` runs the BPTT
-            engine when it has a backward for every cell (the built-in cells and their
-            variants, or cells registered with
-            :func:`rnnkit.engines.bptt.register_cell`) and the loop engine otherwise, or
-            inside :func:`rnnkit.engines.record_steps`. See :meth:`engine_for`.
+        engine: ``"auto"`` (default: the rule of :mod:`rnnkit.engines.select`), or force
+            ``"bptt"`` or ``"loop"``. The BPTT engine runs the built-in cells, their
+            variants and cells registered with :func:`rnnkit.engines.bptt.register_backward`.
 
     Call:
         ``layer(x, state=None, *, lengths=None, return_states=False)``
@@ -96,6 +92,8 @@ class Recurrent(nn.Module):
         >>> out.shape, h_n.shape
         (torch.Size([4, 10, 64]), torch.Size([4, 4, 32]))
     """
+
+    engines = RECURRENT_ENGINES
 
     def __init__(
         self,
@@ -131,47 +129,15 @@ class Recurrent(nn.Module):
         self._set_engine(engine)
         self.engine_for()  # a forced engine that cannot run these cells fails now
 
-    def _set_engine(self, engine: str) -> None:
-        if engine not in RECURRENT_ENGINES:
-            raise ValueError(
-                f"Recurrent: engine must be one of {RECURRENT_ENGINES}, got {engine!r}"
-            )
-        self.engine = engine
-
-    def engine_for(self, *, return_states: bool = False) -> str:
-        """The engine a call runs on: ``"bptt"`` or ``"loop"`` (both give per-step states).
-
-        ``"auto"`` → ``"bptt"`` if the engine supports every cell and no
-        :func:`rnnkit.engines.record_steps` block is active, else ``"loop"``. A forced
-        ``"bptt"`` with an unsupported cell raises, naming it.
-        """
-        del return_states  # both engines return per-step states
-        if self.engine == "loop":
-            return "loop"
-        supported = all(supports_cell(c) for c in self.cells)
-        if self.engine == "auto":
-            return "bptt" if supported and not is_recording() else "loop"
-        if not supported:
-            bad = next(c for c in self.cells if not supports_cell(c))
-            cell_runner(bad)  # raises the engine's explanation
-        return "bptt"
-
-    @property
-    def active_engine(self) -> str:
-        """The engine a plain call runs on."""
-        return self.engine_for()
+    def _bptt_refusal(self) -> str | None:
+        reasons = (refusal(c) for c in self.cells)
+        return next((r for r in reasons if r is not None), None)
 
     def cell(self, layer: int = 0, direction: int = 0) -> Cell:
         """The cell of one layer and direction (0 forward, 1 backward)."""
         return self.cells[layer * self.num_directions + direction]
 
-    def init_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> State:
+    def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> State:
         """Zeros (or each cell's initial state), stacked: leaves ``(L*D, B, ...)``."""
         return stack_states(
             [c.init_state(batch_size, device=device, dtype=dtype) for c in self.cells]
@@ -189,36 +155,31 @@ class Recurrent(nn.Module):
             x, lengths, batch_first=self.batch_first, input_size=self.input_size, name="Recurrent"
         )
         batch = prepare_input(x, info, batch_first=self.batch_first)
-        initial = self._initial_states(state, batch)
-        engine = self.engine_for(return_states=return_states)
-        masks = self._sample_masks(batch)
-        make = _bptt_runner if engine == "bptt" else _loop_step
-        steps = [
-            [
-                make(self.cell(k, d), masks[k * self.num_directions + d], d)
-                for d in range(self.num_directions)
-            ]
-            for k in range(self.num_layers)
-        ]
-        result = run_stack(
-            steps,
-            batch.x,
+        initial = self._initial_state(state, batch)
+        return self._run_stack(
+            batch,
             initial,
-            lengths=batch.lengths,
-            merge_mode=self.merge_mode,
-            dropout=self.dropout,
-            training=self.training,
+            self.engine_for(return_states=return_states),
             return_states=return_states,
-            scan_fn=run_sequence if engine == "bptt" else scan,
+            merge_mode=self.merge_mode,
+            return_sequences=self.return_sequences,
         )
-        if self.return_sequences:
-            output = restore_output(result.output, batch)
-        else:
-            output = restore_last(result.last, batch)
-        final = restore_final(result.final, batch)
-        if return_states:
-            return output, final, restore_states(result.states, batch)
-        return output, final
+
+    def _initial_state(self, state: State | None, batch: SequenceBatch) -> State:
+        """The initial state, stacked: leaves ``(L*D, B, ...)``, checked if given."""
+        x = batch.x
+        if state is None:
+            return self.init_state(batch.batch_size, device=x.device, dtype=x.dtype)
+        expected = [
+            tuple(t.shape)
+            for t in state_leaves(self.init_state(batch.batch_size, device=torch.device("meta")))
+        ]
+        if batch.unbatched:
+            expected = [shape[:1] + shape[2:] for shape in expected]
+        check_state(state, expected, "Recurrent")
+        return prepare_state(state, batch.unbatched)
+
+    # -- runners ----------------------------------------------------------------------
 
     def _sample_masks(self, batch: SequenceBatch) -> list[Any]:
         """Each cell's masks for this call (``None`` for cells without), drawn once, in order."""
@@ -228,21 +189,14 @@ class Recurrent(nn.Module):
             for c in self.cells
         ]
 
-    def _initial_states(self, state: State | None, batch: SequenceBatch) -> list[State]:
-        x = batch.x
-        if state is None:
-            return [
-                c.init_state(batch.batch_size, device=x.device, dtype=x.dtype) for c in self.cells
-            ]
-        expected = [
-            tuple(t.shape)
-            for t in state_leaves(self.init_state(batch.batch_size, device=torch.device("meta")))
-        ]
-        if batch.unbatched:
-            expected = [shape[:1] + shape[2:] for shape in expected]
-        check_state(state, expected, "Recurrent")
-        state = prepare_state(state, batch.unbatched)
-        return [map_state(lambda s, i=i: s[i], state) for i in range(len(self.cells))]
+    def _bptt_runner(self, layer: int, direction: int, masks: Any) -> SequenceRunner:
+        return cell_runner(self.cell(layer, direction), masks)
+
+    def _step(self, layer: int, direction: int) -> StepFn:
+        return step_function(self.cell(layer, direction))
+
+    def _masked_step(self, layer: int, direction: int) -> MaskedStep:
+        return self.cell(layer, direction).masked_step  # type: ignore[attr-defined]
 
     def extra_repr(self) -> str:
         options = [f"num_layers={self.num_layers}"]
@@ -257,18 +211,6 @@ class Recurrent(nn.Module):
         if self.engine != "auto":
             options.append(f"engine={self.engine!r}")
         return ", ".join(options)
-
-
-def _loop_step(cell: Cell, masks: Any, direction: int) -> StepFn:
-    """The loop engine's step: the cell's own, under this sequence's masks if it has any."""
-    if masks is None:
-        return step_function(cell)
-    return cell.sequence_step(masks, reverse=direction == 1)  # type: ignore[attr-defined]
-
-
-def _bptt_runner(cell: Cell, masks: Any, direction: int) -> Any:
-    del direction  # the runner is told the direction by run_stack
-    return cell_runner(cell, masks)
 
 
 def _merged_size(cells: Sequence[Cell], merge_mode: str) -> int:

@@ -8,78 +8,66 @@ GPU), so they cost what ``torch.nn`` costs. On top of that they take:
 * ``lengths=`` — valid lengths of a padded batch, without packing by hand
   (zero-length sequences allowed: they output zeros and keep their initial state);
 * ``return_states=True`` — every step's ``h_t`` (and ``c_t``), which fused kernels
-  cannot give (pytorch/pytorch#31423); the layer switches to the loop engine;
+  cannot give (pytorch/pytorch#31423);
 * ``engine=`` — ``"auto"`` (default), or force ``"fused"`` / ``"bptt"`` / ``"loop"``;
-* the cell variants of :mod:`rnnkit.cells.variants` as keywords (``layer_norm``,
+* the cell variants of :mod:`rnnkit.cells.options` as keywords (``layer_norm``,
   ``peephole``, ``zoneout_h``, ``zoneout_c``, ``input_dropout``, ``recurrent_dropout``,
   ``weight_drop``, ``forget_bias``, ``recurrent_init``), which run on the BPTT engine.
 
-The loop engine runs the readable steps of :mod:`rnnkit.cells` with the layer's own
-parameters; tests hold it equal to the fused kernels and to the BPTT engine.
-
-Engine choice (``engine="auto"``, see :meth:`_StandardLayer.engine_for`): the fused
-kernel for a standard configuration; the loop engine for ``return_states`` on a standard
-configuration (unchanged from before the BPTT engine, and what ``record_steps`` users
-rely on); the BPTT engine whenever a variant changes the forward pass (layer norm,
-peepholes, zoneout, dropouts), unless a :func:`rnnkit.engines.record_steps` block is
-active, which only the loop engine can serve. Init-only options (``forget_bias``,
-``recurrent_init``) keep the fused kernel. One more case takes the BPTT engine: training
-on the CPU with ragged lengths (``lengths=`` or a ``PackedSequence``), where the packed
-fused kernel's backward costs 2.6–4× the BPTT engine's (``docs/benchmarks.md``).
+Which engine a call runs on is the one rule of :mod:`rnnkit.engines.select`. The loop
+engine runs the readable steps of :mod:`rnnkit.cells` with the layer's own parameters;
+tests hold it equal to the fused kernels and to the BPTT engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from typing_extensions import Unpack
 
-from rnnkit.cells.base import LSTMState, State, map_state
+from rnnkit.cells.base import Device, DType, LSTMState, State, check_sizes, map_state
 from rnnkit.cells.gru import gru_step
 from rnnkit.cells.lstm import lstm_step
-from rnnkit.cells.rnn import rnn_step
-from rnnkit.cells.variants import (
-    SequenceSteps,
-    VariantMasks,
+from rnnkit.cells.masks import VariantMasks, sample_masks
+from rnnkit.cells.options import (
+    LSTMVariantKwargs,
+    VariantKwargs,
     VariantOptions,
     VariantWeights,
     init_variant_,
-    masked_step_fn,
-    sample_masks,
+    variant_options,
     variant_parameter_shapes,
 )
-from rnnkit.engines.bptt import family_runner, run_sequence
-from rnnkit.engines.loop import StepFn, is_recording, run_stack, scan
-from rnnkit.layers._sequence import (
+from rnnkit.cells.rnn import check_nonlinearity, rnn_step
+from rnnkit.cells.variant_steps import variant_step
+from rnnkit.engines.bptt import family_runner
+from rnnkit.engines.loop import StepFn
+from rnnkit.engines.runner import SequenceRunner
+from rnnkit.engines.select import ENGINES
+from rnnkit.layers.masked import MaskedStep
+from rnnkit.layers.sequence import (
     InputInfo,
     SequenceBatch,
     check_state,
     inspect_input,
     prepare_input,
     prepare_state,
-    restore_final,
     restore_output,
-    restore_states,
 )
-from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.stacked import StackedLayer
 
-ENGINES = ("auto", "fused", "bptt", "loop")
+__all__ = ["ENGINES", "GRU", "LSTM", "RNN"]
 
 
 def _check_config(
     name: str, input_size: int, hidden_size: int, num_layers: int, proj_size: int
 ) -> None:
-    for what, value in (
-        ("input_size", input_size),
-        ("hidden_size", hidden_size),
-        ("num_layers", num_layers),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: expected {what} to be an integer >= 1, got {value!r}")
+    check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
     if not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
         raise ValueError(
             f"{name}: expected 0 <= proj_size < hidden_size={hidden_size}, "
@@ -92,21 +80,21 @@ def _all_full(info: InputInfo) -> bool:
     return info.lengths is not None and int(info.lengths.min()) == info.num_steps
 
 
-class _StandardLayer(nn.RNNBase):
+class _StandardLayer(StackedLayer, nn.RNNBase):
     """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
 
-    engine: str
     family: ClassVar[str]
+    fused_kernel = True
     variant: VariantOptions = VariantOptions()
 
-    def _set_variant(self, options: VariantOptions) -> None:
-        """Validate the variant options and add their parameters to every layer/direction.
+    def _set_up(self, variant: Mapping[str, Any], engine: str) -> None:
+        """After torch's constructor: the variant options and their parameters, the engine.
 
         Extra parameters follow torch's naming: ``{name}_l{k}{_reverse}``, for example
         ``ln_weight_hh_l0`` or ``weight_ci_l1_reverse``.
         """
         name = type(self).__name__
-        options.check(self.family, name, bias=self.bias)
+        options = variant_options(name, self.family, variant, bias=self.bias)
         if options.changes_forward and self.proj_size:
             raise ValueError(
                 f"{name}: proj_size={self.proj_size} cannot be combined with the variant "
@@ -121,6 +109,8 @@ class _StandardLayer(nn.RNNBase):
                     param = nn.Parameter(torch.empty(shape, **factory))
                     self.register_parameter(base + _suffix(k, d), param)
         self._init_variant()
+        self._set_engine(engine)
+        self.engine_for()  # a forced engine that cannot run this configuration fails now
 
     def reset_parameters(self) -> None:
         super().reset_parameters()  # torch's U(−1/√H, 1/√H) for every parameter
@@ -136,15 +126,7 @@ class _StandardLayer(nn.RNNBase):
 
     def variant_weights(self, layer: int, direction: int) -> VariantWeights:
         """One layer and direction's parameters (torch's and the variants') by base name."""
-        suffix = _suffix(layer, direction)
-        return VariantWeights(*(getattr(self, n + suffix, None) for n in VariantWeights._fields))
-
-    def _set_engine(self, engine: str) -> None:
-        if engine not in ENGINES:
-            raise ValueError(
-                f"{type(self).__name__}: engine must be one of {ENGINES}, got {engine!r}"
-            )
-        self.engine = engine
+        return VariantWeights.of(self, _suffix(layer, direction))
 
     @property
     def num_directions(self) -> int:
@@ -155,61 +137,16 @@ class _StandardLayer(nn.RNNBase):
         """Features of each step's output: ``D * (proj_size or hidden_size)``."""
         return self.num_directions * (self.proj_size or self.hidden_size)
 
-    def engine_for(
-        self, *, return_states: bool = False, ragged: bool = False, device: Any = None
-    ) -> str:
-        """The engine a call with these options runs on: ``"fused"``, ``"bptt"`` or ``"loop"``.
+    def _forward_variants(self) -> str:
+        return self.variant.describe() if self.variant.changes_forward else ""
 
-        ``"auto"``: a variant that changes the forward pass → ``"bptt"`` (``"loop"`` inside
-        :func:`rnnkit.engines.record_steps`); otherwise ``"loop"`` with ``return_states``,
-        ``"bptt"`` for a training call on the CPU whose sequences have different lengths
-        (``ragged``: the packed fused kernel's backward is 2.6–4× slower there, see
-        ``docs/benchmarks.md``), and ``"fused"`` for everything else. A forced engine
-        that cannot run the call raises.
-
-        Arguments:
-            return_states: the call asks for every step's state.
-            ragged: the batch's lengths differ from the number of steps somewhere.
-            device: the input's device (``None``: the parameters' device).
-        """
-        name = type(self).__name__
-        variant = self.variant.changes_forward
-        if self.engine == "auto":
-            if variant:
-                return "loop" if is_recording() else "bptt"
-            if return_states:
-                return "loop"
-            if ragged and self._cpu_training(device) and not is_recording():
-                return "bptt"
-            return "fused"
-        if self.engine == "fused" and variant:
-            raise ValueError(
-                f"{name}: fused kernels cannot run the variant options "
-                f"({self.variant.describe()}); use engine='auto', 'bptt' or 'loop'"
-            )
-        if self.engine == "fused" and return_states:
-            raise ValueError(
-                f"{name}: return_states=True needs the 'loop' engine (fused "
-                "kernels keep only the last state); use engine='auto' or engine='loop'"
-            )
-        if self.engine == "bptt" and self.proj_size:
-            raise ValueError(
-                f"{name}: the BPTT engine does not implement projections (proj_size="
-                f"{self.proj_size}); use engine='fused' or 'loop'"
-            )
-        return self.engine
-
-    @property
-    def active_engine(self) -> str:
-        """The engine a plain call runs on."""
-        return self.engine_for()
-
-    def _cpu_training(self, device: Any) -> bool:
-        """Gradients will flow through a call on the CPU (projections excepted)."""
-        if self.proj_size or not torch.is_grad_enabled():
-            return False
-        where = torch.device(device) if device is not None else self.weight_ih_l0.device
-        return where.type == "cpu" and any(p.requires_grad for p in self.parameters())
+    def _bptt_refusal(self) -> str | None:
+        if not self.proj_size:
+            return None
+        return (
+            f"{type(self).__name__}: the BPTT engine does not implement projections "
+            f"(proj_size={self.proj_size}); use engine='fused' or 'loop'"
+        )
 
     def forward(  # type: ignore[override]
         self,
@@ -261,20 +198,25 @@ class _StandardLayer(nn.RNNBase):
         if engine == "fused":
             assert info.lengths is not None
             return self._forward_fused_lengths(batch, info.lengths, initial)
-        return self._forward_stack(batch, initial, return_states, engine)
+        return self._run_stack(batch, initial, engine, return_states=return_states)
 
     # -- state layout -----------------------------------------------------------------
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        """Features of each tensor of the state: ``H_out`` (LSTM: ``H_out`` and ``H``)."""
+        return (self.proj_size or self.hidden_size,)
 
     def _state_shapes(self, info: InputInfo) -> list[tuple[int, ...]]:
         """Shapes of ``hx``'s tensors for this input (torch.nn's layout)."""
         lead = (self.num_layers * self.num_directions,) + (
             () if info.unbatched else (info.batch_size,)
         )
-        return [(*lead, self.proj_size or self.hidden_size)]
+        return [(*lead, size) for size in self._state_sizes()]
 
     def _zero_state(self, batch_size: int, like: Tensor) -> State:
         size = (self.num_layers * self.num_directions, batch_size)
-        return like.new_zeros(*size, self.proj_size or self.hidden_size)
+        zeros = tuple(like.new_zeros(*size, features) for features in self._state_sizes())
+        return self._from_torch(zeros[0] if len(zeros) == 1 else zeros)
 
     def _as_state(self, hx: Any) -> State:
         """A user's ``hx`` as an rnnkit state (overridden by LSTM)."""
@@ -311,38 +253,6 @@ class _StandardLayer(nn.RNNBase):
     def _from_torch(self, hidden: Any) -> State:
         return hidden
 
-    def _forward_stack(
-        self, batch: SequenceBatch, initial: State, return_states: bool, engine: str
-    ) -> tuple[Any, ...]:
-        """Run the layers on the loop or the BPTT engine (same stacking, lengths, dropout)."""
-        count = self.num_layers * self.num_directions
-        masks = self._sample_masks(batch)
-        if engine == "bptt":
-            steps: list[list[Any]] = [
-                [self._runner(k, d, masks) for d in range(self.num_directions)]
-                for k in range(self.num_layers)
-            ]
-        else:
-            steps = [
-                [self._loop_step(k, d, masks) for d in range(self.num_directions)]
-                for k in range(self.num_layers)
-            ]
-        result = run_stack(
-            steps,
-            batch.x,
-            [map_state(lambda s, i=i: s[i], initial) for i in range(count)],
-            lengths=batch.lengths,
-            dropout=self.dropout,
-            training=self.training,
-            return_states=return_states,
-            scan_fn=run_sequence if engine == "bptt" else scan,
-        )
-        output = restore_output(result.output, batch)
-        final = restore_final(result.final, batch)
-        if return_states:
-            return output, final, restore_states(result.states, batch)
-        return output, final
-
     def sample_masks(
         self, batch_size: int, num_steps: int, *, like: Tensor
     ) -> list[VariantMasks] | None:
@@ -374,36 +284,27 @@ class _StandardLayer(nn.RNNBase):
     def _sample_masks(self, batch: SequenceBatch) -> list[VariantMasks] | None:
         return self.sample_masks(batch.batch_size, batch.x.shape[0], like=batch.x)
 
-    def _runner(self, layer: int, direction: int, masks: list[VariantMasks] | None) -> Any:
-        return family_runner(
+    def _bptt_runner(
+        self, layer: int, direction: int, masks: VariantMasks | None
+    ) -> SequenceRunner:
+        weights, nonlinearity = self.variant_weights(layer, direction), self._nonlinearity()
+        return family_runner(self.family, weights, self.variant, masks, nonlinearity=nonlinearity)
+
+    def _masked_step(self, layer: int, direction: int) -> MaskedStep:
+        return functools.partial(
+            variant_step,
             self.family,
-            self.variant_weights(layer, direction),
-            self.variant,
-            None if masks is None else masks[layer * self.num_directions + direction],
-            nonlinearity=getattr(self, "nonlinearity", "tanh"),
+            weights=self.variant_weights(layer, direction),
+            options=self.variant,
+            nonlinearity=self._nonlinearity(),
         )
 
-    def _loop_step(self, layer: int, direction: int, masks: list[VariantMasks] | None) -> StepFn:
-        if masks is None:
-            return self._step(layer, direction)
-        step = masked_step_fn(
-            self.family,
-            self.variant_weights(layer, direction),
-            self.variant,
-            nonlinearity=getattr(self, "nonlinearity", "tanh"),
-        )
-        return SequenceSteps(
-            step, masks[layer * self.num_directions + direction], reverse=direction == 1
-        )
+    def _nonlinearity(self) -> str:
+        return getattr(self, "nonlinearity", "tanh")
 
-    def _weights(self, layer: int, direction: int) -> dict[str, Tensor | None]:
-        """This (layer, direction)'s parameters under torch.nn's names."""
-        suffix = _suffix(layer, direction)
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-        return {n: getattr(self, n + suffix, None) for n in names}
-
-    def _step(self, layer: int, direction: int) -> StepFn:
-        raise NotImplementedError
+    def _torch_weights(self, layer: int, direction: int) -> tuple[Tensor | None, ...]:
+        """This (layer, direction)'s ``weight_ih, weight_hh, bias_ih, bias_hh``."""
+        return tuple(self.variant_weights(layer, direction)[:4])
 
     def extra_repr(self) -> str:
         base = super().extra_repr()
@@ -417,16 +318,18 @@ def _suffix(layer: int, direction: int) -> str:
     return f"_l{layer}" + ("_reverse" if direction else "")
 
 
-def _lstm_only(name: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Pass LSTM-only options through to :meth:`VariantOptions.check`, which explains."""
-    unknown = sorted(set(given) - {"peephole", "zoneout_c", "forget_bias"})
-    if unknown:
-        raise TypeError(f"{name}: unexpected keyword argument(s) {unknown}")
-    return given
+def _output_is_state(update: Callable[[Tensor, Tensor], Tensor]) -> StepFn:
+    """A step ``(x_t, h_{t-1}) -> (h_t, h_t)`` from ``h_t = update(x_t, h_{t-1})``."""
+
+    def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        h = update(x, h)
+        return h, h
+
+    return step
 
 
 class RNN(_StandardLayer, nn.RNN):
-    r"""Elman RNN layer, a drop-in for :class:`torch.nn.RNN`.
+    r"""RNN (Elman) layer, a drop-in for :class:`torch.nn.RNN`.
 
     For each layer: :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`
     (``relu`` with ``nonlinearity="relu"``); the output is ``h_t`` of the top layer.
@@ -436,8 +339,9 @@ class RNN(_StandardLayer, nn.RNN):
         nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0,
         bidirectional=False, device=None, dtype=None``; plus, keyword-only, ``engine``
         and the variants ``layer_norm``, ``zoneout_h``, ``input_dropout``,
-        ``recurrent_dropout``, ``weight_drop``, ``recurrent_init`` (see
-        :mod:`rnnkit.cells.variants`; they run on the BPTT engine).
+        ``recurrent_dropout``, ``weight_drop``, ``recurrent_init``
+        (:class:`~rnnkit.cells.VariantKwargs`, see :mod:`rnnkit.cells.options`; they
+        run on the BPTT engine).
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
@@ -462,21 +366,14 @@ class RNN(_StandardLayer, nn.RNN):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
         *,
         engine: str = "auto",
-        layer_norm: bool = False,
-        zoneout_h: float = 0.0,
-        input_dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        recurrent_init: str = "uniform",
-        **lstm_only: Any,
+        **variant: Unpack[VariantKwargs],
     ) -> None:
         _check_config("RNN", input_size, hidden_size, num_layers, 0)
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
+        check_nonlinearity("RNN", nonlinearity)
         nn.RNN.__init__(
             self,
             input_size,
@@ -490,36 +387,11 @@ class RNN(_StandardLayer, nn.RNN):
             device=device,
             dtype=dtype,
         )
-        self._set_variant(
-            VariantOptions(
-                layer_norm=layer_norm,
-                zoneout_h=zoneout_h,
-                input_dropout=input_dropout,
-                recurrent_dropout=recurrent_dropout,
-                weight_drop=weight_drop,
-                recurrent_init=recurrent_init,
-                **_lstm_only("RNN", lstm_only),
-            )
-        )
-        self._set_engine(engine)
-        self.engine_for()  # a forced engine that cannot run this configuration fails now
+        self._set_up(variant, engine)
 
     def _step(self, layer: int, direction: int) -> StepFn:
-        w = self._weights(layer, direction)
-
-        def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-            h = rnn_step(
-                x,
-                h,
-                w["weight_ih"],
-                w["weight_hh"],
-                w["bias_ih"],
-                w["bias_hh"],
-                nonlinearity=self.nonlinearity,
-            )
-            return h, h
-
-        return step
+        w, nonlinearity = self._torch_weights(layer, direction), self.nonlinearity
+        return _output_is_state(lambda x, h: rnn_step(x, h, *w, nonlinearity=nonlinearity))
 
 
 class GRU(_StandardLayer, nn.GRU):
@@ -533,7 +405,8 @@ class GRU(_StandardLayer, nn.GRU):
         batch_first=False, dropout=0.0, bidirectional=False, device=None,
         dtype=None``; plus, keyword-only, ``engine`` and the variants ``layer_norm``,
         ``zoneout_h``, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``,
-        ``recurrent_init`` (see :mod:`rnnkit.cells.variants`).
+        ``recurrent_init`` (:class:`~rnnkit.cells.VariantKwargs`, see
+        :mod:`rnnkit.cells.options`).
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H)``; ``h_n`` ``(L*D, B, H)``.
@@ -557,17 +430,11 @@ class GRU(_StandardLayer, nn.GRU):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
         *,
         engine: str = "auto",
-        layer_norm: bool = False,
-        zoneout_h: float = 0.0,
-        input_dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        recurrent_init: str = "uniform",
-        **lstm_only: Any,
+        **variant: Unpack[VariantKwargs],
     ) -> None:
         _check_config("GRU", input_size, hidden_size, num_layers, 0)
         nn.GRU.__init__(
@@ -582,28 +449,11 @@ class GRU(_StandardLayer, nn.GRU):
             device=device,
             dtype=dtype,
         )
-        self._set_variant(
-            VariantOptions(
-                layer_norm=layer_norm,
-                zoneout_h=zoneout_h,
-                input_dropout=input_dropout,
-                recurrent_dropout=recurrent_dropout,
-                weight_drop=weight_drop,
-                recurrent_init=recurrent_init,
-                **_lstm_only("GRU", lstm_only),
-            )
-        )
-        self._set_engine(engine)
-        self.engine_for()  # a forced engine that cannot run this configuration fails now
+        self._set_up(variant, engine)
 
     def _step(self, layer: int, direction: int) -> StepFn:
-        w = self._weights(layer, direction)
-
-        def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-            h = gru_step(x, h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
-            return h, h
-
-        return step
+        w = self._torch_weights(layer, direction)
+        return _output_is_state(lambda x, h: gru_step(x, h, *w))
 
 
 class LSTM(_StandardLayer, nn.LSTM):
@@ -620,9 +470,10 @@ class LSTM(_StandardLayer, nn.LSTM):
         batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
         device=None, dtype=None``; plus, keyword-only, ``engine`` and the variants
         ``layer_norm``, ``peephole``, ``zoneout_h``, ``zoneout_c``, ``input_dropout``,
-        ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``recurrent_init`` (see
-        :mod:`rnnkit.cells.variants`). Variants that change the forward pass run on the
-        BPTT engine and cannot be combined with ``proj_size``.
+        ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``recurrent_init``
+        (:class:`~rnnkit.cells.LSTMVariantKwargs`, see :mod:`rnnkit.cells.options`).
+        Variants that change the forward pass run on the BPTT engine and cannot be
+        combined with ``proj_size``.
 
     Shape:
         input ``(T, B, I)``; output ``(T, B, D*H_out)``; ``h_n`` ``(L*D, B, H_out)``;
@@ -648,19 +499,11 @@ class LSTM(_StandardLayer, nn.LSTM):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
         *,
         engine: str = "auto",
-        layer_norm: bool = False,
-        peephole: bool = False,
-        zoneout_h: float = 0.0,
-        zoneout_c: float = 0.0,
-        input_dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        weight_drop: float = 0.0,
-        forget_bias: float | None = None,
-        recurrent_init: str = "uniform",
+        **variant: Unpack[LSTMVariantKwargs],
     ) -> None:
         _check_config("LSTM", input_size, hidden_size, num_layers, proj_size)
         nn.LSTM.__init__(
@@ -676,32 +519,10 @@ class LSTM(_StandardLayer, nn.LSTM):
             device=device,
             dtype=dtype,
         )
-        self._set_variant(
-            VariantOptions(
-                layer_norm=layer_norm,
-                zoneout_h=zoneout_h,
-                input_dropout=input_dropout,
-                recurrent_dropout=recurrent_dropout,
-                weight_drop=weight_drop,
-                recurrent_init=recurrent_init,
-                peephole=peephole,
-                zoneout_c=zoneout_c,
-                forget_bias=forget_bias,
-            )
-        )
-        self._set_engine(engine)
-        self.engine_for()  # a forced engine that cannot run this configuration fails now
+        self._set_up(variant, engine)
 
-    def _zero_state(self, batch_size: int, like: Tensor) -> LSTMState:
-        size = (self.num_layers * self.num_directions, batch_size)
-        h = like.new_zeros(*size, self.proj_size or self.hidden_size)
-        return LSTMState(h, like.new_zeros(*size, self.hidden_size))
-
-    def _state_shapes(self, info: InputInfo) -> list[tuple[int, ...]]:
-        lead = (self.num_layers * self.num_directions,) + (
-            () if info.unbatched else (info.batch_size,)
-        )
-        return [(*lead, self.proj_size or self.hidden_size), (*lead, self.hidden_size)]
+    def _state_sizes(self) -> tuple[int, ...]:
+        return (self.proj_size or self.hidden_size, self.hidden_size)
 
     def _as_state(self, hx: Any) -> LSTMState:
         if not (isinstance(hx, tuple) and len(hx) == 2 and all(isinstance(t, Tensor) for t in hx)):
@@ -718,48 +539,11 @@ class LSTM(_StandardLayer, nn.LSTM):
         return LSTMState(*hidden)
 
     def _step(self, layer: int, direction: int) -> StepFn:
-        w = self._weights(layer, direction)
+        w = self._torch_weights(layer, direction)
+        weight_hr = getattr(self, "weight_hr" + _suffix(layer, direction), None)
 
         def step(x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
-            new = lstm_step(
-                x, state, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], w["weight_hr"]
-            )
+            new = lstm_step(x, state, *w, weight_hr)
             return new.h, new
 
         return step
-
-
-@contextmanager
-def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
-    """Run every rnnkit layer inside ``module`` on ``engine`` for the duration of a block.
-
-    Used to reach the reference path (``"loop"``) of a model whose layers normally
-    run fused or on the BPTT engine, for example to record per-step gradients;
-    parameters are shared, so results agree with the usual engine (that is what the
-    parity tests check). :class:`rnnkit.Recurrent` layers are switched too, except to
-    ``"fused"``, which they do not have (they keep their engine then).
-
-    Arguments:
-        module: a model, or a single layer.
-        engine: one of :data:`ENGINES`.
-
-    Yields:
-        The layers whose engine was switched.
-
-    Example::
-
-        with use_engine(model, "loop"):
-            loss = criterion(model(x), y)
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"use_engine: engine must be one of {ENGINES}, got {engine!r}")
-    kinds = (_StandardLayer,) if engine == "fused" else (_StandardLayer, Recurrent)
-    layers = [m for m in module.modules() if isinstance(m, kinds)]
-    previous = [layer.engine for layer in layers]
-    try:
-        for layer in layers:
-            layer._set_engine(engine)
-        yield layers
-    finally:
-        for layer, old in zip(layers, previous, strict=True):
-            layer.engine = old

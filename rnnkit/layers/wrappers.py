@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnkit.layers._sequence import check_lengths
+from rnnkit.layers.sequence import check_lengths
 
 
 class TimeDistributed(nn.Module):

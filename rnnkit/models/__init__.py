@@ -28,7 +28,7 @@ from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.models.heads import MLP
 from rnnkit.models.inputs import InputEncoder, InputSpec
 from rnnkit.models.pooling import TemporalPooling
-from rnnkit.models.recurrent import CELLS, RecurrentSpec, build_recurrent, register_cell
+from rnnkit.models.recurrent import LAYERS, RecurrentSpec, build_recurrent, register_layer
 from rnnkit.models.registry import MODELS, build_model, register_model
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.states import Bridge
@@ -36,7 +36,7 @@ from rnnkit.models.tagger import LanguageModel, LanguageModelConfig, SequenceTag
 
 __all__ = [
     "BASELINES",
-    "CELLS",
+    "LAYERS",
     "MLP",
     "MODELS",
     "BahdanauAttention",
@@ -68,7 +68,7 @@ __all__ = [
     "greedy_search",
     "moving_average",
     "persistence",
-    "register_cell",
+    "register_layer",
     "register_model",
     "sample_next_token",
     "seasonal_naive",

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import ConfigMixin, check_choice, check_positive
-from rnnkit.layers._sequence import check_lengths
+from rnnkit.layers.sequence import check_lengths
 from rnnkit.models.heads import MLP, check_head
 from rnnkit.models.init import init_forget_bias_
 from rnnkit.models.inputs import InputEncoder, InputSpec

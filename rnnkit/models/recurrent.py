@@ -16,7 +16,8 @@ LayerBuilder = Callable[..., nn.Module]
 """``builder(input_size, spec, *, batch_first) -> layer``; the layer is called as
 ``layer(x, state=None, *, lengths=None) -> (output, final_state)``."""
 
-CELLS: Registry[LayerBuilder] = Registry("cell")
+LAYERS: Registry[LayerBuilder] = Registry("cell")
+"""Layer builders by the name a config gives as ``model.rnn.cell`` (hence "cell" in errors)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class RecurrentSpec:
 
     Attributes:
         cell: a registered cell name: ``rnn`` (tanh), ``rnn_relu``, ``lstm``, ``gru``,
-            or one added with :func:`register_cell`.
+            or one added with :func:`register_layer`.
         hidden_size: ``H`` of every layer.
         num_layers: stacked layers.
         bidirectional: add a backward direction (features ``2H``).
@@ -63,7 +64,7 @@ def build_recurrent(spec: RecurrentSpec, input_size: int, *, batch_first: bool =
     Returns:
         A layer called as ``layer(x, state=None, *, lengths=None) -> (output, state)``.
     """
-    return CELLS.get(spec.cell)(input_size, spec, batch_first=batch_first)
+    return LAYERS.get(spec.cell)(input_size, spec, batch_first=batch_first)
 
 
 def _standard(cls: type, **fixed: Any) -> LayerBuilder:
@@ -82,14 +83,18 @@ def _standard(cls: type, **fixed: Any) -> LayerBuilder:
     return build
 
 
-CELLS.register("rnn", _standard(RNN, nonlinearity="tanh"), description="vanilla (Elman) RNN, tanh")
-CELLS.register("rnn_relu", _standard(RNN, nonlinearity="relu"), description="vanilla RNN, ReLU")
-CELLS.register("lstm", _standard(LSTM), description="LSTM (Hochreiter & Schmidhuber 1997)")
-CELLS.register("gru", _standard(GRU), description="GRU (Cho et al. 2014)")
+LAYERS.register("rnn", _standard(RNN, nonlinearity="tanh"), description="vanilla (Elman) RNN, tanh")
+LAYERS.register("rnn_relu", _standard(RNN, nonlinearity="relu"), description="vanilla RNN, ReLU")
+LAYERS.register("lstm", _standard(LSTM), description="LSTM (Hochreiter & Schmidhuber 1997)")
+LAYERS.register("gru", _standard(GRU), description="GRU (Cho et al. 2014)")
 
 
-def register_cell(name: str, factory: Callable[..., CellFactory], *, description: str = "") -> None:
+def register_layer(
+    name: str, factory: Callable[..., CellFactory], *, description: str = ""
+) -> None:
     """Make a custom cell usable by name in every model, config and recipe.
+
+    Registers a layer builder in :data:`LAYERS`: a :class:`rnnkit.Recurrent` over the cell.
 
     Arguments:
         name: the name configs will use (``model.rnn.cell: name``).
@@ -99,7 +104,7 @@ def register_cell(name: str, factory: Callable[..., CellFactory], *, description
 
     Example::
 
-        register_cell("minimal", lambda n, h: MinimalRNNCell(n, h))
+        register_layer("minimal", lambda n, h: MinimalRNNCell(n, h))
     """
 
     def build(input_size: int, spec: RecurrentSpec, *, batch_first: bool) -> nn.Module:
@@ -112,4 +117,4 @@ def register_cell(name: str, factory: Callable[..., CellFactory], *, description
             batch_first=batch_first,
         )
 
-    CELLS.register(name, build, description=description)
+    LAYERS.register(name, build, description=description)

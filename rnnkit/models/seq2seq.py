@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import State
 from rnnkit.config import ConfigMixin, check_choice, check_positive, check_probability
-from rnnkit.layers._sequence import check_lengths
+from rnnkit.layers.sequence import check_lengths
 from rnnkit.models.decoder import ATTENTIONS, EncoderMemory, RNNDecoder, check_special_tokens
 from rnnkit.models.decoding import beam_search, eval_mode, greedy_search
 from rnnkit.models.init import init_embedding_, init_forget_bias_

@@ -1,5 +1,5 @@
-"""The variant cells and options: identity with the plain cells, parameters and their
-initialisation, validation, masks, and the training/eval semantics of the noise."""
+"""The variant cells: identity with the plain cells, their parameters, and the
+training/eval semantics of the noise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.cells.variants import VariantOptions, sample_masks
 from tests.helpers import assert_close
 
 DT = torch.float64
@@ -80,68 +79,6 @@ def test_extra_parameters_follow_torch_naming() -> None:
     }
 
 
-def test_initialisation_options() -> None:
-    torch.manual_seed(0)
-    layer = rnnkit.LSTM(
-        3, 4, num_layers=2, layer_norm=True, forget_bias=1.0, recurrent_init="orthogonal"
-    )
-    for k in range(2):
-        w = layer.variant_weights(k, 0)
-        forget = slice(4, 8)
-        assert torch.all(w.bias_ih[forget] == 1.0) and torch.all(w.bias_hh[forget] == 0.0)
-        for block in w.weight_hh.detach().split(4):
-            assert_close(block @ block.T, torch.eye(4), what="orthogonal gate block")
-        assert torch.all(w.ln_weight_hh == 1) and torch.all(w.ln_bias_c == 0)
-    with torch.no_grad():
-        layer.ln_weight_hh_l0.fill_(3.0)
-    layer.reset_parameters()  # torch's init, then the variant's again
-    assert torch.all(layer.ln_weight_hh_l0 == 1) and torch.all(layer.bias_ih_l1[4:8] == 1)
-    cell = rnnkit.LSTMVariantCell(3, 4, peephole=True, forget_bias=2.0)
-    assert torch.all(cell.bias_ih[4:8] == 2.0) and cell.weight_co.abs().max() <= 0.5
-    assert rnnkit.GRU(3, 4, recurrent_init="orthogonal").active_engine == "fused"
-
-
-@pytest.mark.parametrize(
-    ("make", "error", "message"),
-    [
-        (lambda: rnnkit.LSTMVariantCell(3, 4, zoneout_h=1.0), ValueError, r"zoneout_h in \[0, 1\)"),
-        (lambda: rnnkit.LSTMVariantCell(3, 4, input_dropout=-0.1), ValueError, "input_dropout"),
-        (lambda: rnnkit.LSTMVariantCell(3, 4, weight_drop=True), TypeError, "weight_drop"),
-        (lambda: rnnkit.LSTMVariantCell(3, 4, layer_norm=1), TypeError, "True or False"),
-        (lambda: rnnkit.LSTMVariantCell(3, 4, recurrent_init="he"), ValueError, "recurrent_init"),
-        (lambda: rnnkit.LSTMVariantCell(3, 4, bias=False, forget_bias=1.0), ValueError, "bias"),
-        (lambda: rnnkit.GRUVariantCell(3, 4, peephole=True), ValueError, "an LSTM option"),
-        (lambda: rnnkit.RNNVariantCell(3, 4, forget_bias=1.0), ValueError, "forget gate"),
-        (lambda: rnnkit.GRUVariantCell(3, 4, zoneot_h=0.1), TypeError, "zoneot_h"),
-        (lambda: rnnkit.RNNVariantCell(3, 4, nonlinearity="gelu"), ValueError, "nonlinearity"),
-        (lambda: rnnkit.GRUVariantCell(0, 4), ValueError, "input_size"),
-    ],
-)
-def test_bad_options_are_explained(make, error: type, message: str) -> None:
-    with pytest.raises(error, match=message):
-        make()
-
-
-def test_masks_in_training_and_eval() -> None:
-    options = VariantOptions(
-        zoneout_h=0.3, zoneout_c=0.2, input_dropout=0.5, recurrent_dropout=0.25, weight_drop=0.5
-    )
-    like = torch.empty(0, dtype=DT)
-    kwargs = dict(family="lstm", batch_size=2, num_steps=5, input_size=3, hidden_size=4, like=like)
-    torch.manual_seed(0)
-    masks = sample_masks(options, training=True, **kwargs)
-    assert masks.input.shape == (2, 3) and set(masks.input.unique().tolist()) <= {0.0, 2.0}
-    assert masks.recurrent.shape == (2, 4)  # one mask per sequence, not per step
-    assert masks.weight.shape == (16, 4)
-    assert masks.zoneout_h.shape == (5, 2, 4) and set(masks.zoneout_h.unique().tolist()) <= {0, 1}
-    torch.manual_seed(0)
-    again = sample_masks(options, training=True, **kwargs)
-    assert all(torch.equal(a, b) for a, b in zip(masks, again, strict=True))  # seed fixes all
-    evaluation = sample_masks(options, training=False, **kwargs)
-    assert evaluation == (None, None, None, 0.3, 0.2)  # no dropout; zoneout as its rate
-    assert masks.at(2).zoneout_c.shape == (2, 4) and masks.at(2).input is masks.input
-
-
 def test_eval_mode_turns_dropout_off() -> None:
     torch.manual_seed(0)
     noisy = rnnkit.LSTM(3, 4, input_dropout=0.5, recurrent_dropout=0.5, weight_drop=0.5)
@@ -209,16 +146,6 @@ def test_a_standalone_cell_needs_masks_in_training_only_with_noise() -> None:
     assert rnnkit.LSTMVariantCell(3, 4, layer_norm=True)(x)[0].shape == (2, 4)  # no noise
     with pytest.raises(ValueError, match="batched"):
         cell(torch.randn(3), masks=cell.sample_masks(1).at(0))
-
-
-def test_sequence_step_refuses_more_steps_than_its_masks() -> None:
-    cell = rnnkit.RNNVariantCell(3, 4, zoneout_h=0.2)
-    step = cell.sequence_step(cell.sample_masks(2, 2))
-    h = cell.init_state(2)
-    for _ in range(2):
-        _, h = step(torch.randn(2, 3), h)
-    with pytest.raises(RuntimeError, match="drawn for 2 steps"):
-        step(torch.randn(2, 3), h)
 
 
 def test_repr_lists_the_options() -> None:

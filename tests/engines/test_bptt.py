@@ -5,7 +5,7 @@
   states, and the gradients of the input, the initial state and every parameter,
   under the same seed so both see the same masks: fp64 within 1e-10 (the math is the
   same) and fp32 within 1e-5. With layer norm in fp32 (LN over only G·H = 16 units
-  here; an Elman layer normalises only H = 4), *both* paths land 5e-6 to 2e-3
+  here; an RNN layer normalises only H = 4), *both* paths land 5e-6 to 2e-3
   (relative) from the fp64 result, one or the other closer depending on the seed, so
   they can differ by more than 1e-5 from each other. There the BPTT engine (whose native
   loops have their own ``exp`` and fp64 row sums) is held to the fp64 result instead:
@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit
 from rnnkit.engines import record_steps
-from tests.helpers import TOLERANCE, assert_close, leaves
+from tests.helpers import assert_close, leaves
 
 IN, H, T, B = 3, 4, 5, 3
 LENGTHS = torch.tensor([5, 0, 3])  # ragged, unsorted, one empty sequence
@@ -340,13 +340,13 @@ def test_cpu_training_on_ragged_lengths_takes_the_bptt_engine(
     import rnnkit.layers.standard as standard
 
     calls: list[int] = []
-    original = standard.run_sequence
+    original = standard.family_runner  # builds each (layer, direction)'s BPTT runner
 
     def spy(*args: object, **kwargs: object) -> object:
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(standard, "run_sequence", spy)
+    monkeypatch.setattr(standard, "family_runner", spy)
     torch.manual_seed(0)
     layer = getattr(rnnkit, kind)(3, 4, num_layers=2, bidirectional=True, batch_first=True)
     reference = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True, batch_first=True)

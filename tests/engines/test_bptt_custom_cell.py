@@ -13,7 +13,7 @@ Four pieces, each short:
    δh_{t-1} = δ̄h_{t-1} + (k_t + (1 - k_t)(1 - α)) δh_t + δa_t U,
    ∂L/∂U = Σ_t δa_tᵀ h_{t-1} (one GEMM after the loop);
 3. a runner: input projection for all steps as one GEMM, the Function, outputs;
-4. ``register_cell``, after which ``Recurrent`` runs the cell on the BPTT engine.
+4. ``register_backward``, after which ``Recurrent`` runs the cell on the BPTT engine.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 import rnnkit
 from rnnkit.engines import ScanResult
-from rnnkit.engines.bptt import register_cell
+from rnnkit.engines.bptt import register_backward
 from rnnkit.engines.bptt.common import finish, keep_weights, recurrent_weight_grad, time_order
 from tests.helpers import assert_close, leaves, weighted_sum
 
@@ -113,7 +113,7 @@ def leaky_scan(
     return ScanResult(outputs, hs[last], outputs if return_states else None)
 
 
-register_cell(LeakyRNNCell, lambda cell, masks: functools.partial(leaky_scan, cell))
+register_backward(LeakyRNNCell, lambda cell, masks: functools.partial(leaky_scan, cell))
 
 
 # -- the tests that every new cell needs ----------------------------------------------------

@@ -16,7 +16,7 @@ import torch
 from torch.autograd import gradcheck
 
 import rnnkit
-from rnnkit.engines.bptt import ElmanRecurrence, GRURecurrence, LSTMRecurrence, native
+from rnnkit.engines.bptt import GRURecurrence, LSTMRecurrence, RNNRecurrence, native
 
 T, B, H = 4, 2, 3
 DT = torch.float64
@@ -102,7 +102,7 @@ def test_gru_recurrence_gradcheck(o: dict, loops: str) -> None:
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("o", OPTIONS, ids=IDS)
-def test_elman_recurrence_gradcheck(o: dict, nonlinearity: str) -> None:
+def test_rnn_recurrence_gradcheck(o: dict, nonlinearity: str) -> None:
     torch.manual_seed(2)
     fixed = _fixed(o["keep"])
     inputs = (
@@ -115,7 +115,7 @@ def test_elman_recurrence_gradcheck(o: dict, nonlinearity: str) -> None:
         o["reverse"],
         nonlinearity,
     )
-    assert gradcheck(ElmanRecurrence.apply, inputs)
+    assert gradcheck(RNNRecurrence.apply, inputs)
 
 
 LAYER_CASES = [

@@ -1,4 +1,4 @@
-"""rnnkit.RNN/LSTM/GRU against torch.nn, over every configuration the issue names.
+"""rnnkit.RNN/LSTM/GRU against torch.nn, over the whole matrix of standard configurations:
 
 Layer type × num_layers × bidirectional × batch_first × bias × input kind × initial
 state × dtype × engine. For each: outputs, final states and the gradients of the

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from rnnkit.config import config_to_dict
-from rnnkit.models import CELLS, MODELS, build_model, register_cell
+from rnnkit.models import LAYERS, MODELS, build_model, register_layer
 from tests.models.cases import CASES
 
 CELL_NAMES = ["rnn", "lstm", "gru"]
@@ -82,10 +82,10 @@ class MinimalCell(nn.Module):
 
 @pytest.fixture
 def user_cell() -> str:
-    register_cell("test_minimal", MinimalCell, description="test only")
+    register_layer("test_minimal", MinimalCell, description="test only")
     yield "test_minimal"
-    CELLS._items.pop("test_minimal")
-    CELLS._descriptions.pop("test_minimal")
+    LAYERS._items.pop("test_minimal")
+    LAYERS._descriptions.pop("test_minimal")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

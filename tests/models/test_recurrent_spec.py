@@ -1,4 +1,4 @@
-"""RecurrentSpec → layers, through the cell registry."""
+"""RecurrentSpec → layers, through the layer registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.models import CELLS, RecurrentSpec, build_recurrent, register_cell
+from rnnkit.models import LAYERS, RecurrentSpec, build_recurrent, register_layer
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_custom_cell_by_name() -> None:
             h = torch.tanh(self.lin(torch.cat([x, h], dim=-1)))
             return h, h
 
-    register_cell("test_doubler", Doubler, description="test only")
+    register_layer("test_doubler", Doubler, description="test only")
     try:
         layer = build_recurrent(
             RecurrentSpec("test_doubler", 5, num_layers=2, bidirectional=True), 3
@@ -53,5 +53,5 @@ def test_custom_cell_by_name() -> None:
             isinstance(layer, rnnkit.Recurrent) and out.shape == (2, 4, 10) and h.shape == (4, 2, 5)
         )
     finally:
-        CELLS._items.pop("test_doubler")
-        CELLS._descriptions.pop("test_doubler")
+        LAYERS._items.pop("test_doubler")
+        LAYERS._descriptions.pop("test_doubler")

@@ -6,38 +6,35 @@ pass, per step only the gate gradients and the recurrent GEMM, then ``dW_hh`` (a
 autograd, ``dW_ih``, the biases and ``dx``) as single GEMMs over all ``T·B`` rows. See
 ``docs/bptt.md`` for the derivation and for adding a cell of your own.
 
-* :func:`elman_scan`, :func:`lstm_scan`, :func:`gru_scan` — one layer and direction;
-  the same inputs and :class:`~rnnkit.engines.ScanResult` as the loop engine's ``scan``.
-* :class:`ElmanRecurrence`, :class:`LSTMRecurrence`, :class:`GRURecurrence` — the
+* :func:`rnn_scan`, :func:`lstm_scan`, :func:`gru_scan` — one layer and direction, a
+  runner (:class:`rnnkit.engines.SequenceRunner`) once its :class:`FamilyLayer` (weights,
+  options, masks) is bound.
+* :class:`RNNRecurrence`, :class:`LSTMRecurrence`, :class:`GRURecurrence` — the
   ``torch.autograd.Function`` of each recurrence.
-* :func:`register_cell`, :func:`supports_cell`, :func:`cell_runner`,
-  :func:`run_sequence` — which cells the engine runs (used by :class:`rnnkit.Recurrent`).
+* :func:`register_backward`, :func:`supports_cell`, :func:`refusal`, :func:`cell_runner`
+  — which cells the engine runs (used by :class:`rnnkit.Recurrent`);
+  :func:`family_runner` — a runner from a family's weights (used by the drop-in layers).
 """
 
 from rnnkit.engines.bptt.cells import SCANS, family_runner
-from rnnkit.engines.bptt.elman import ElmanRecurrence, elman_scan
+from rnnkit.engines.bptt.common import FamilyLayer
 from rnnkit.engines.bptt.gru import GRURecurrence, gru_scan
 from rnnkit.engines.bptt.lstm import LSTMRecurrence, lstm_scan
-from rnnkit.engines.bptt.registry import (
-    SequenceRunner,
-    cell_runner,
-    register_cell,
-    run_sequence,
-    supports_cell,
-)
+from rnnkit.engines.bptt.registry import cell_runner, refusal, register_backward, supports_cell
+from rnnkit.engines.bptt.rnn import RNNRecurrence, rnn_scan
 
 __all__ = [
     "SCANS",
-    "ElmanRecurrence",
+    "FamilyLayer",
     "GRURecurrence",
     "LSTMRecurrence",
-    "SequenceRunner",
+    "RNNRecurrence",
     "cell_runner",
-    "elman_scan",
     "family_runner",
     "gru_scan",
     "lstm_scan",
-    "register_cell",
-    "run_sequence",
+    "refusal",
+    "register_backward",
+    "rnn_scan",
     "supports_cell",
 ]

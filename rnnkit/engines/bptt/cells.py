@@ -12,24 +12,28 @@ from typing import Any
 
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import VariantOptions, VariantWeights
 from rnnkit.cells.rnn import RNNCell
-from rnnkit.cells.variants import (
-    GRUVariantCell,
-    LSTMVariantCell,
-    RNNVariantCell,
-    VariantCell,
-    VariantMasks,
-    VariantOptions,
-    VariantWeights,
-)
-from rnnkit.engines.bptt.elman import elman_scan
+from rnnkit.cells.variants import GRUVariantCell, LSTMVariantCell, RNNVariantCell
+from rnnkit.engines.bptt.common import NO_MASKS, FamilyLayer
 from rnnkit.engines.bptt.gru import gru_scan
 from rnnkit.engines.bptt.lstm import lstm_scan
-from rnnkit.engines.bptt.registry import SequenceRunner, register_cell
+from rnnkit.engines.bptt.registry import register_backward
+from rnnkit.engines.bptt.rnn import rnn_scan
+from rnnkit.engines.runner import SequenceRunner
 
-SCANS = {"rnn": elman_scan, "lstm": lstm_scan, "gru": gru_scan}
+SCANS = {"rnn": rnn_scan, "lstm": lstm_scan, "gru": gru_scan}
 """The BPTT engine's scan per cell family."""
 
+_FAMILIES: dict[type, str] = {
+    RNNCell: "rnn",
+    GRUCell: "gru",
+    LSTMCell: "lstm",
+    RNNVariantCell: "rnn",
+    GRUVariantCell: "gru",
+    LSTMVariantCell: "lstm",
+}
 _PLAIN = VariantOptions()
 
 
@@ -42,31 +46,23 @@ def family_runner(
     nonlinearity: str = "tanh",
 ) -> SequenceRunner:
     """A runner for one layer and direction of a family, given its weights and masks."""
-    extra = {"nonlinearity": nonlinearity} if family == "rnn" else {}
-    return functools.partial(SCANS[family], weights=weights, options=options, masks=masks, **extra)
+    layer = FamilyLayer(weights, options, NO_MASKS if masks is None else masks, nonlinearity)
+    return functools.partial(SCANS[family], layer)
 
 
-def _variant_runner(cell: VariantCell, masks: VariantMasks | None) -> SequenceRunner:
+def _cell_runner(cell: Any, masks: VariantMasks | None) -> SequenceRunner:
     return family_runner(
-        cell.family,
-        cell.weights(),
-        cell.options,
+        _FAMILIES[type(cell)],
+        VariantWeights.of(cell),
+        getattr(cell, "options", _PLAIN),
         masks,
         nonlinearity=getattr(cell, "nonlinearity", "tanh"),
     )
 
 
-def _plain_runner(family: str) -> Any:
-    def make(cell: Any, masks: Any) -> SequenceRunner:
-        weights = VariantWeights(cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-        nonlinearity = getattr(cell, "nonlinearity", "tanh")
-        return family_runner(family, weights, _PLAIN, None, nonlinearity=nonlinearity)
-
-    return make
+def _no_projection(cell: LSTMCell) -> bool:
+    return cell.proj_size == 0
 
 
-for _cls in (LSTMVariantCell, GRUVariantCell, RNNVariantCell):
-    register_cell(_cls, _variant_runner)
-register_cell(RNNCell, _plain_runner("rnn"))
-register_cell(GRUCell, _plain_runner("gru"))
-register_cell(LSTMCell, _plain_runner("lstm"), supports=lambda cell: cell.proj_size == 0)
+for _cls in _FAMILIES:
+    register_backward(_cls, _cell_runner, supports=_no_projection if _cls is LSTMCell else None)

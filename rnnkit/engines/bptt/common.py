@@ -19,13 +19,34 @@ the rate, in eval mode) at a real one.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
+from rnnkit.cells.masks import VariantMasks
+from rnnkit.cells.options import LAYER_NORM_EPS, VariantOptions, VariantWeights
 
 NO_MASKS = VariantMasks()
+
+
+class FamilyLayer(NamedTuple):
+    """One layer and direction as a family's scan runs it: the part of a runner bound
+    before the call (``functools.partial(lstm_scan, layer)`` is a runner).
+
+    Attributes:
+        weights: the layer and direction's parameters (torch names, plus the variants').
+        options: which variants are on.
+        masks: this call's masks (:func:`rnnkit.cells.masks.sample_masks`).
+        nonlinearity: the RNN family's ``"tanh"`` or ``"relu"``.
+    """
+
+    weights: VariantWeights
+    options: VariantOptions
+    masks: VariantMasks = NO_MASKS
+    nonlinearity: str = "tanh"
+
 
 # ATen's fused derivative kernels, with ``grad_input=`` to write into a slice of a buffer:
 # sigmoid_backward(g, y) = g ⊙ (1 - y) ⊙ y; tanh_backward(g, y) = g ⊙ (1 - y²);
@@ -120,33 +141,29 @@ def keep_weights(
 
 
 def input_side(
-    x: Tensor,
-    w: VariantWeights,
-    masks: VariantMasks,
-    options: VariantOptions,
-    recurrent_bias: Tensor | None,
+    x: Tensor, layer: FamilyLayer, recurrent_bias: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     """The time-parallel part of a layer, with autograd: input pre-activations and ``W̃_hh``.
 
     Arguments:
         x: ``(T, B, I)``.
-        w: the layer's weights.
-        masks: input dropout and DropConnect masks (if drawn).
-        options: ``layer_norm`` decides whether ``a`` is layer-normalised.
+        layer: the weights, the options (``layer_norm`` decides whether ``a`` is
+            layer-normalised) and the masks (input dropout and DropConnect, if drawn).
         recurrent_bias: the part of ``b_hh`` that is constant over time and can join ``a``
-            (all of it for Elman and LSTM, the ``r, z`` blocks for a GRU), or ``None``.
+            (all of it for the RNN and LSTM, the ``r, z`` blocks for a GRU), or ``None``.
 
     Returns:
         ``a`` ``(T, B, G·H)`` = LN(W_ih (m_x ⊙ x)) γ_ih + b_ih + recurrent_bias, and the
         (DropConnected) recurrent weight ``(G·H, H)``.
     """
+    w, masks = layer.weights, layer.masks
     if masks.input is not None:
         x = x * masks.input  # (T, B, I) * (B, I): one mask for every step of a sequence
     weight_hh = w.weight_hh if masks.weight is None else w.weight_hh * masks.weight
     bias = w.bias_ih
     if recurrent_bias is not None:
         bias = recurrent_bias if bias is None else bias + recurrent_bias
-    if not options.layer_norm:
+    if not layer.options.layer_norm:
         return F.linear(x, w.weight_ih, bias), weight_hh  # one GEMM over T·B rows
     rows = (w.weight_ih.shape[0],)
     # The biases come after the LN, so they are its shift: one fused op, no extra pass.

@@ -29,11 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
-    NO_MASKS,
     Buffers,
+    FamilyLayer,
     finish,
     input_side,
     keep_weights,
@@ -46,13 +45,13 @@ from rnnkit.engines.bptt.common import (
     tanh_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 
 class GRURecurrence(torch.autograd.Function):
     """The GRU recurrence with a hand-derived backward (see the module docstring).
 
-    Inputs (positional, for ``apply``):
+    Inputs (positional, for ``apply``; :func:`_forward` takes them in the same order):
         a: input pre-activations ``(T, B, 3H)``, gate order ``r, z, n``.
         weight_hh: ``W̃_hh`` ``(3H, H)``.
         h0: initial state ``(B, H)``.
@@ -67,27 +66,14 @@ class GRURecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        a: Tensor,
-        weight_hh: Tensor,
-        h0: Tensor,
-        bias_hn: Tensor | None,
-        ln_weight_hh: Tensor | None,
-        keep: Tensor | None,
-        recurrent_mask: Tensor | None,
-        reverse: bool,
-    ) -> Tensor:
+    def forward(ctx: Any, *inputs: Any) -> Tensor:  # type: ignore[override]
+        a, weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse = inputs
         a, keep = a.contiguous(), native.keep_layout(keep)
         args = (
             a, weight_hh, h0, bias_hn, ln_weight_hh, keep, recurrent_mask, reverse,
             any(ctx.needs_input_grad),
         )  # fmt: skip
-        kernels = native.usable(a)
-        if kernels is None:
-            saved = _forward(*args)
-        else:  # the same loop in C++ (native/recurrence.cpp), the same buffers
-            saved = tuple(kernels.gru_forward(*args, LAYER_NORM_EPS))
+        saved = native.forward_loop("gru", _forward, args)
         ctx.reverse, ctx.has_bias = reverse, bias_hn is not None
         ctx.save_for_backward(weight_hh, h0, ln_weight_hh, keep, recurrent_mask, *saved)
         return saved[0]
@@ -242,34 +228,31 @@ def _step_state_grad(
 
 
 def gru_scan(
+    layer: FamilyLayer,
     x: Tensor,
     state: Tensor,
     *,
-    weights: VariantWeights,
-    options: VariantOptions,
-    masks: VariantMasks | None = None,
-    valid: Tensor | None = None,
-    reverse: bool = False,
-    return_states: bool = False,
+    valid: Tensor | None,
+    reverse: bool,
+    return_states: bool,
 ) -> ScanResult:
     """One GRU layer and direction over time on the BPTT engine.
 
     Arguments and result as :func:`rnnkit.engines.bptt.lstm_scan`; the state is ``h (B, H)``.
     """
-    masks = masks or NO_MASKS
-    bias_hh = weights.bias_hh
-    H = weights.weight_hh.shape[1]
+    masks, bias_hh = layer.masks, layer.weights.bias_hh
+    H = layer.weights.weight_hh.shape[1]
     folded = bias_n = None
     if bias_hh is not None:
         folded = F.pad(bias_hh[: 2 * H], (0, H))  # b_hr, b_hz join a; b_hn cannot (r ⊙ ...)
         bias_n = bias_hh[2 * H :]
-    a, weight_hh = input_side(x, weights, masks, options, folded)  # (T, B, 3H)
+    a, weight_hh = input_side(x, layer, folded)  # (T, B, 3H)
     hs = GRURecurrence.apply(
         a,
         weight_hh,
         state,
         bias_n,
-        weights.ln_weight_hh,
+        layer.weights.ln_weight_hh,
         keep_weights(valid, masks.zoneout_h, a),
         masks.recurrent,
         reverse,

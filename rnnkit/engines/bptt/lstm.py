@@ -39,11 +39,10 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import LSTMState
-from rnnkit.cells.variants import LAYER_NORM_EPS, VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
-    NO_MASKS,
     Buffers,
+    FamilyLayer,
     finish,
     first_step,
     input_side,
@@ -57,13 +56,13 @@ from rnnkit.engines.bptt.common import (
     tanh_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 
 class LSTMRecurrence(torch.autograd.Function):
     """The LSTM recurrence with a hand-derived backward (see the module docstring).
 
-    Inputs (positional, for ``apply``):
+    Inputs (positional, for ``apply``; :func:`_forward` takes them in the same order):
         a: input pre-activations ``(T, B, 4H)`` (biases included), gate order ``i, f, g, o``.
         weight_hh: ``W̃_hh`` ``(4H, H)``.
         h0, c0: initial state ``(B, H)`` each.
@@ -79,32 +78,16 @@ class LSTMRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        a: Tensor,
-        weight_hh: Tensor,
-        h0: Tensor,
-        c0: Tensor,
-        ln_weight_hh: Tensor | None,
-        ln_weight_c: Tensor | None,
-        ln_bias_c: Tensor | None,
-        peephole: Tensor | None,
-        keep_h: Tensor | None,
-        keep_c: Tensor | None,
-        recurrent_mask: Tensor | None,
-        reverse: bool,
-    ) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        a, weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole = inputs[:8]
+        keep_h, keep_c, recurrent_mask, reverse = inputs[8:]
         a = a.contiguous()
         keep_h, keep_c = native.keep_layout(keep_h), native.keep_layout(keep_c)
         args = (
             a, weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole,
             keep_h, keep_c, recurrent_mask, reverse, any(ctx.needs_input_grad),
         )  # fmt: skip
-        kernels = native.usable(a)
-        if kernels is None:
-            saved = _forward(*args)
-        else:  # the same loop in C++ (native/recurrence.cpp), the same buffers
-            saved = tuple(kernels.lstm_forward(*args, LAYER_NORM_EPS))
+        saved = native.forward_loop("lstm", _forward, args)
         ctx.reverse = reverse
         ctx.save_for_backward(
             weight_hh, h0, c0, ln_weight_hh, ln_weight_c, ln_bias_c, peephole,
@@ -374,44 +357,41 @@ def _peephole_grads(d_pre: Tensor, s: _Saved, reverse: bool) -> Tensor:
 
 
 def lstm_scan(
+    layer: FamilyLayer,
     x: Tensor,
     state: LSTMState,
     *,
-    weights: VariantWeights,
-    options: VariantOptions,
-    masks: VariantMasks | None = None,
-    valid: Tensor | None = None,
-    reverse: bool = False,
-    return_states: bool = False,
+    valid: Tensor | None,
+    reverse: bool,
+    return_states: bool,
 ) -> ScanResult:
-    """One LSTM layer and direction over time on the BPTT engine.
+    """One LSTM layer and direction over time on the BPTT engine (a runner once ``layer`` is
+    bound: :class:`rnnkit.engines.SequenceRunner`).
 
     Arguments:
+        layer: the weights, options and masks of this layer and direction.
         x: time-major input ``(T, B, I)``.
         state: ``LSTMState(h (B, H), c (B, H))`` before the first visited step.
-        weights: the layer's weights (torch names, plus the variants' extras).
-        options: which variants are on.
-        masks: this sequence's masks (:func:`rnnkit.cells.variants.sample_masks`).
         valid: ``(T, B)`` bool mask of real steps, or ``None``.
         reverse: the backward direction.
         return_states: also return every step's ``LSTMState`` (zeros at padded steps).
 
     Returns:
-        A :class:`rnnkit.engines.ScanResult`, as the loop engine's :func:`scan`.
+        A :class:`rnnkit.engines.ScanResult`, as every runner.
     """
-    masks = masks or NO_MASKS
-    a, weight_hh = input_side(x, weights, masks, options, weights.bias_hh)  # (T, B, 4H)
+    w, masks = layer.weights, layer.masks
+    a, weight_hh = input_side(x, layer, w.bias_hh)  # (T, B, 4H)
     peephole = None
-    if options.peephole:
-        peephole = torch.stack([weights.weight_ci, weights.weight_cf, weights.weight_co])
+    if layer.options.peephole:
+        peephole = torch.stack([w.weight_ci, w.weight_cf, w.weight_co])
     hs, cs = LSTMRecurrence.apply(
         a,
         weight_hh,
         state.h,
         state.c,
-        weights.ln_weight_hh,
-        weights.ln_weight_c,
-        weights.ln_bias_c,
+        w.ln_weight_hh,
+        w.ln_weight_c,
+        w.ln_bias_c,
         peephole,
         keep_weights(valid, masks.zoneout_h, a),
         keep_weights(valid, masks.zoneout_c, a),

@@ -24,13 +24,15 @@ import os
 import platform
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from rnnkit.cells.options import LAYER_NORM_EPS
 
 SOURCE = Path(__file__).with_name("recurrence.cpp")
 ENV_SWITCH = "RNNKIT_NATIVE"
@@ -114,6 +116,17 @@ def usable(like: Tensor) -> Any:
     if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return None
     return ops()
+
+
+def forward_loop(
+    family: str, python_loop: Callable[..., tuple[Tensor | None, ...]], args: tuple[Any, ...]
+) -> tuple[Tensor | None, ...]:
+    """A recurrence's forward loop: ``{family}_forward`` in C++ where the kernels apply to
+    ``args[0]``, else ``python_loop(*args)``; the same buffers either way."""
+    kernels = usable(args[0])
+    if kernels is None:
+        return python_loop(*args)
+    return tuple(getattr(kernels, f"{family}_forward")(*args, LAYER_NORM_EPS))
 
 
 def status() -> str:

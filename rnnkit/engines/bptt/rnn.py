@@ -1,4 +1,4 @@
-r"""The Elman (vanilla) RNN on the BPTT engine: plain, layer norm, zoneout, dropouts.
+r"""The RNN (Elman, vanilla) family on the BPTT engine: plain, layer norm, zoneout, dropouts.
 
 This is the course's BPTT, written out. Forward, per step (``a_t`` precomputed):
 
@@ -24,10 +24,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from rnnkit.cells.variants import VariantMasks, VariantOptions, VariantWeights
 from rnnkit.engines.bptt.common import (
-    NO_MASKS,
     Buffers,
+    FamilyLayer,
     finish,
     input_side,
     keep_weights,
@@ -40,15 +39,15 @@ from rnnkit.engines.bptt.common import (
     threshold_backward,
     time_order,
 )
-from rnnkit.engines.loop import ScanResult
+from rnnkit.engines.runner import ScanResult
 
 NONLINEARITIES = ("tanh", "relu")
 
 
-class ElmanRecurrence(torch.autograd.Function):
-    """The Elman recurrence with a hand-derived backward (see the module docstring).
+class RNNRecurrence(torch.autograd.Function):
+    """The RNN recurrence with a hand-derived backward (see the module docstring).
 
-    Inputs (positional, for ``apply``):
+    Inputs (positional, for ``apply``; :func:`_forward` takes them in the same order):
         a: input pre-activations ``(T, B, H)`` (biases included).
         weight_hh: ``W̃_hh`` ``(H, H)``.
         h0: initial state ``(B, H)``.
@@ -63,21 +62,9 @@ class ElmanRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        a: Tensor,
-        weight_hh: Tensor,
-        h0: Tensor,
-        ln_weight_hh: Tensor | None,
-        keep: Tensor | None,
-        recurrent_mask: Tensor | None,
-        reverse: bool,
-        nonlinearity: str,
-    ) -> Tensor:
-        saved = _forward(
-            a.contiguous(), weight_hh, h0, ln_weight_hh, keep, recurrent_mask, reverse,
-            nonlinearity, any(ctx.needs_input_grad),
-        )  # fmt: skip
+    def forward(ctx: Any, *inputs: Any) -> Tensor:  # type: ignore[override]
+        a, weight_hh, h0, ln_weight_hh, keep, recurrent_mask, reverse, nonlinearity = inputs
+        saved = _forward(a.contiguous(), *inputs[1:], any(ctx.needs_input_grad))
         ctx.reverse, ctx.nonlinearity = reverse, nonlinearity
         ctx.save_for_backward(weight_hh, h0, ln_weight_hh, keep, recurrent_mask, *saved)
         return saved[0]
@@ -178,38 +165,35 @@ def _step_state_grad(t: int, dh: Tensor, ext: Tensor | None, d_raw_t: Tensor, s:
     return dh_prev
 
 
-def elman_scan(
+def rnn_scan(
+    layer: FamilyLayer,
     x: Tensor,
     state: Tensor,
     *,
-    weights: VariantWeights,
-    options: VariantOptions,
-    masks: VariantMasks | None = None,
-    valid: Tensor | None = None,
-    reverse: bool = False,
-    return_states: bool = False,
-    nonlinearity: str = "tanh",
+    valid: Tensor | None,
+    reverse: bool,
+    return_states: bool,
 ) -> ScanResult:
-    """One Elman layer and direction over time on the BPTT engine.
+    """One RNN layer and direction over time on the BPTT engine.
 
-    Arguments and result as :func:`rnnkit.engines.bptt.lstm_scan`, plus ``nonlinearity``
+    Arguments and result as :func:`rnnkit.engines.bptt.lstm_scan`, with ``layer.nonlinearity``
     (``"tanh"`` or ``"relu"``); the state is ``h (B, H)``.
     """
-    if nonlinearity not in NONLINEARITIES:
+    if layer.nonlinearity not in NONLINEARITIES:
         raise ValueError(
-            f"elman_scan: expected nonlinearity in {NONLINEARITIES}, got {nonlinearity!r}"
+            f"rnn_scan: expected nonlinearity in {NONLINEARITIES}, got {layer.nonlinearity!r}"
         )
-    masks = masks or NO_MASKS
-    a, weight_hh = input_side(x, weights, masks, options, weights.bias_hh)  # (T, B, H)
-    hs = ElmanRecurrence.apply(
+    masks = layer.masks
+    a, weight_hh = input_side(x, layer, layer.weights.bias_hh)  # (T, B, H)
+    hs = RNNRecurrence.apply(
         a,
         weight_hh,
         state,
-        weights.ln_weight_hh,
+        layer.weights.ln_weight_hh,
         keep_weights(valid, masks.zoneout_h, a),
         masks.recurrent,
         reverse,
-        nonlinearity,
+        layer.nonlinearity,
     )
     outputs, last, _ = finish(hs, valid, reverse)
     return ScanResult(outputs, hs[last], outputs if return_states else None)

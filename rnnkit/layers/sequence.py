@@ -1,4 +1,8 @@
-"""Turning what a user passes to a layer into one time-major batch, and back."""
+"""Turning what a user passes to a layer into one time-major batch, and back.
+
+Public: the layers use all of it; models that take ``lengths`` check them with
+:func:`check_lengths`, so a bad length reads the same wherever it is caught.
+"""
 
 from __future__ import annotations
 

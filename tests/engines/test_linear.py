@@ -17,6 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import rnnkit
 from rnnkit.engines.bptt import native
 from rnnkit.engines.linear import _chunked, linear_scan, scan_method
 from tests.helpers import assert_close, weighted_sum
@@ -163,6 +164,9 @@ def test_auto_takes_native_on_the_cpu_and_chunked_without_it() -> None:
 def test_a_failed_build_falls_back_to_the_chunked_form(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = _inputs(7, (2, 3), torch.float64, 5)
     expected = _values_and_grads(lambda a, b, h0: reference(a, b, h0, False), inputs)
+    layer = rnnkit.MinLSTM(3, 4, bidirectional=True, dtype=torch.float64)
+    x, lengths = torch.randn(7, 2, 3, dtype=torch.float64), torch.tensor([7, 3])
+    expected_layer = layer(x, lengths=lengths)  # on the fused native kernel, if built
 
     def broken() -> None:
         raise OSError("no compiler on this machine")
@@ -175,7 +179,10 @@ def test_a_failed_build_falls_back_to_the_chunked_form(monkeypatch: pytest.Monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # reported once, not at every call
         got = _values_and_grads(lambda a, b, h0: linear_scan(a, b, h0), inputs)
+        got_layer = layer(x, lengths=lengths)  # the layer's gates in torch, then chunked
     _check(got, expected, "chunked", "after a failed build")
+    for g, e in zip(got_layer, expected_layer, strict=True):
+        assert_close(g, e, what="a layer after a failed build")
 
 
 def test_shapes_and_methods_are_checked() -> None:

@@ -10,12 +10,23 @@ from rnnkit.cells import (
     LSTMCell,
     LSTMState,
     LSTMVariantCell,
+    MinGRUCell,
+    MinLSTMCell,
     RecurrentCell,
     RNNCell,
     RNNVariantCell,
     VariantOptions,
 )
-from rnnkit.layers import GRU, LSTM, RNN, Recurrent, TimeDistributed, last_step
+from rnnkit.layers import (
+    GRU,
+    LSTM,
+    RNN,
+    MinGRU,
+    MinLSTM,
+    Recurrent,
+    TimeDistributed,
+    last_step,
+)
 
 __version__ = "0.1.0"
 
@@ -29,6 +40,10 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "LSTMVariantCell",
+    "MinGRU",
+    "MinGRUCell",
+    "MinLSTM",
+    "MinLSTMCell",
     "RNNCell",
     "RNNVariantCell",
     "Recurrent",

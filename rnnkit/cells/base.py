@@ -40,6 +40,12 @@ Example::
             return h, h
 
     layer = rnnkit.Recurrent(MinimalRNNCell(8, 16), bidirectional=True)
+
+A cell whose state update is *linear in the state*, ``h_t = a_t ⊙ h_{t-1} + b_t`` with
+``a_t`` and ``b_t`` functions of ``x_t`` alone (:class:`rnnkit.cells.MinGRUCell`,
+:class:`~rnnkit.cells.MinLSTMCell`), may also implement :class:`LinearCell`'s
+``coefficients(x)`` for a whole sequence; :class:`rnnkit.Recurrent` then runs it on the
+scan engine (:mod:`rnnkit.engines.linear`), which needs no step-by-step loop in Python.
 """
 
 from __future__ import annotations
@@ -84,6 +90,36 @@ class Cell(Protocol):
     ) -> State: ...
 
     def __call__(self, x: Tensor, state: State) -> tuple[Tensor, State]: ...
+
+
+class LinearCoefficients(NamedTuple):
+    r"""The coefficients of a state update that is linear in the state.
+
+    :math:`h_t = a_t \odot h_{t-1} + b_t`, element by element.
+
+    Attributes:
+        a: the weight of the previous state, ``(..., H)``; in ``[0, 1]`` for the
+            built-in cells, so that the state never grows.
+        b: what the step adds, ``(..., H)``.
+    """
+
+    a: Tensor
+    b: Tensor
+
+
+@runtime_checkable
+class LinearCell(Protocol):
+    """A cell linear in its one-tensor state: the scan engine's protocol.
+
+    ``coefficients(x)`` takes a whole sequence ``x`` ``(T, B, I)`` (any leading
+    dimensions) and returns :class:`LinearCoefficients` ``(T, B, H)``; its step must be
+    ``h_t = a_t ⊙ h_{t-1} + b_t`` with those coefficients, and its output ``h_t``.
+    """
+
+    input_size: int
+    output_size: int
+
+    def coefficients(self, x: Tensor) -> LinearCoefficients: ...
 
 
 CellFactory: TypeAlias = Callable[[int], Cell]

@@ -1,6 +1,6 @@
-"""The vanishing-gradient experiment: RNN vs LSTM vs GRU on a long-range task.
+"""The vanishing-gradient experiment: RNN, LSTM, GRU, minGRU, minLSTM on a long-range task.
 
-For each cell, a small model (a drop-in rnnkit layer and a linear head) is measured
+For each cell, a small model (an rnnkit layer and a linear head) is measured
 with :func:`~rnnkit.diagnostics.gradient_flow` at initialisation, trained briefly on
 the adding problem or the copy-memory task, measured again, and scored on a held-out
 test set. ``rnnkit gradflow`` runs it and draws the figures; the library part here
@@ -36,6 +36,7 @@ from rnnkit.data.synthetic import (
 )
 from rnnkit.diagnostics.flow import gradient_flow
 from rnnkit.diagnostics.report import GradientFlowReport, json_safe, markdown_table
+from rnnkit.layers.minimal import MinGRU, MinLSTM
 from rnnkit.layers.standard import GRU, LSTM, RNN
 
 # -- tasks ------------------------------------------------------------------------------
@@ -108,15 +109,21 @@ TASKS: dict[str, Task] = {
 }
 """Long-range tasks by name; for ``copy`` the length ``T`` is the delay (``T + 20`` steps)."""
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-"""The drop-in layers the experiment compares, by name."""
+LAYER_CLASSES: dict[str, type[nn.Module]] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "mingru": MinGRU,
+    "minlstm": MinLSTM,
+}
+"""The layers the experiment can compare, by the name of their cell."""
 
 
 class TaskModel(nn.Module):
     """One recurrent layer and a linear head: the smallest model for a task.
 
     Arguments:
-        cell: a key of :data:`CELLS` (``"rnn"`` is the tanh Elman RNN).
+        cell: a key of :data:`LAYER_CLASSES` (``"rnn"`` is the tanh Elman RNN).
         task: the task it is built for.
         hidden_size: ``H``.
         forget_bias: the LSTM's initial forget-gate bias (ignored by other cells).
@@ -127,10 +134,10 @@ class TaskModel(nn.Module):
 
     def __init__(self, cell: str, task: Task, hidden_size: int, *, forget_bias: float = 1.0):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"TaskModel: expected a cell in {sorted(CELLS)}, got {cell!r}")
+        if cell not in LAYER_CLASSES:
+            raise ValueError(f"TaskModel: expected a cell in {sorted(LAYER_CLASSES)}, got {cell!r}")
         self.per_step = task.per_step
-        self.rnn = CELLS[cell](task.input_size, hidden_size, batch_first=True)
+        self.rnn = LAYER_CLASSES[cell](task.input_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, task.output_size)
         if cell == "lstm":
             set_forget_bias_(self.rnn, forget_bias)
@@ -166,7 +173,7 @@ class ExperimentConfig:
     """Settings of :func:`run_experiment` (the defaults are the documented run).
 
     Attributes:
-        cells: which cells to compare (keys of :data:`CELLS`).
+        cells: which cells to compare (keys of :data:`LAYER_CLASSES`).
         task: a key of :data:`TASKS`.
         steps: sequence length ``T`` (the delay for ``copy``).
         train_steps: optimiser steps per cell.
@@ -196,9 +203,9 @@ class ExperimentConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.cells if c not in CELLS]
+        unknown = [c for c in self.cells if c not in LAYER_CLASSES]
         if unknown or not self.cells:
-            raise ValueError(f"expected cells from {sorted(CELLS)}, got {list(self.cells)}")
+            raise ValueError(f"expected cells from {sorted(LAYER_CLASSES)}, got {list(self.cells)}")
         if self.task not in TASKS:
             raise ValueError(f"expected a task in {sorted(TASKS)}, got {self.task!r}")
         for name in ("steps", "hidden", "batch_size", "test_size", "probe_size", "eval_every"):
@@ -321,8 +328,8 @@ def run_experiment(
     """Measure, train and measure again each cell of ``config`` (see the module docstring).
 
     Every cell starts from the same seed and sees the same training stream, test set
-    and probe batch. Training uses the fused kernels; only the two measurements run
-    on the loop engine.
+    and probe batch. Training uses each layer's usual engine (fused kernels, the scan
+    engine for minGRU/minLSTM); only the two measurements run on the loop engine.
 
     Arguments:
         config: the settings.

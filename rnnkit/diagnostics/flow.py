@@ -26,8 +26,7 @@ from rnnkit.cells.base import State
 from rnnkit.diagnostics.gates import cell_source, gate_stats
 from rnnkit.diagnostics.report import GradientFlowReport, LayerFlow
 from rnnkit.engines.loop import StepRecord, StepRecorder, record_steps
-from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.stacked import use_engine
+from rnnkit.layers.stacked import StackedLayer, use_engine
 
 
 def gradient_flow(
@@ -39,8 +38,8 @@ def gradient_flow(
     once, with every rnnkit layer in ``model`` temporarily on the loop engine (the
     layers' own engines are restored afterwards, and parameters are shared, so the
     loss is the one the usual engine computes). Works for the drop-in ``RNN``,
-    ``LSTM`` and ``GRU`` and for :class:`rnnkit.Recurrent` with any cell, anywhere
-    inside ``model``, each called any number of times.
+    ``LSTM`` and ``GRU``, for ``MinGRU`` and ``MinLSTM``, and for :class:`rnnkit.Recurrent`
+    with any cell, anywhere inside ``model``, each called any number of times.
 
     Gradients come from ``torch.autograd.grad``: the parameters' ``.grad`` are left
     exactly as they were. The model's mode is left alone too, so dropout is active in
@@ -56,8 +55,8 @@ def gradient_flow(
         A :class:`GradientFlowReport`. Per state field (``h``, and ``c`` for an
         LSTM-family state) the batch aggregate is the mean, over the sequences for
         which step ``t`` is real, of the per-sequence L2 norm; padded steps are
-        excluded. Gate statistics (LSTM and GRU) are recomputed from the recorded
-        inputs and states with the layer's weights.
+        excluded. Gate statistics (LSTM, GRU, minGRU, minLSTM) are recomputed from the
+        recorded inputs and states with the layer's weights.
 
     Raises:
         ValueError: if ``loss_fn`` does not return a scalar that requires grad, or
@@ -126,7 +125,7 @@ class _Scan:
 
 
 def _is_recurrent(module: nn.Module) -> bool:
-    return isinstance(module, nn.RNNBase | Recurrent)
+    return isinstance(module, nn.RNNBase | StackedLayer)
 
 
 @contextmanager
@@ -196,7 +195,7 @@ def _nothing_recorded(model: nn.Module) -> str:
     ]
     return (
         "gradient_flow: expected loss_fn to run at least one rnnkit recurrent layer "
-        "(rnnkit.RNN/LSTM/GRU or rnnkit.Recurrent inside the model), but no step was "
+        "(rnnkit.RNN/LSTM/GRU, MinGRU/MinLSTM or Recurrent inside the model), but no step was "
         f"recorded; recurrent modules in the model: {', '.join(found) or 'none'}"
     )
 

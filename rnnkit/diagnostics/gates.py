@@ -2,7 +2,8 @@
 
 The cells' code is not instrumented: for each recorded step the gates are computed
 again by the very functions the cells run (:func:`rnnkit.cells.lstm_gates`,
-:func:`rnnkit.cells.gru_gates`) on the step's recorded input and incoming state.
+:func:`rnnkit.cells.gru_gates`, :func:`rnnkit.cells.mingru_gates`,
+:func:`rnnkit.cells.minlstm_gates`) on the step's recorded input and incoming state.
 That needs to know a cell's *family* (which gate function and which weights), so
 gate statistics exist for the built-in families only; a user cell reports gradients
 without gates.
@@ -20,9 +21,11 @@ from torch import Tensor, nn
 from rnnkit.cells.base import State, map_state
 from rnnkit.cells.gru import GRUCell, gru_gates
 from rnnkit.cells.lstm import LSTMCell, lstm_gates
+from rnnkit.cells.mingru import MinGRUCell, MinLSTMCell, mingru_gates, minlstm_gates
 from rnnkit.cells.rnn import RNNCell
 from rnnkit.diagnostics.report import SATURATION_HIGH, SATURATION_LOW, GateStats
 from rnnkit.engines.loop import StepRecord
+from rnnkit.layers.minimal import MinGRU, MinLSTM
 from rnnkit.layers.recurrent import Recurrent
 
 Weights = dict[str, Tensor | None]
@@ -35,19 +38,33 @@ class GateFamily:
     """How to recompute the gates of one cell family.
 
     Attributes:
-        name: ``"lstm"`` or ``"gru"``.
+        name: ``"lstm"``, ``"gru"``, ``"mingru"`` or ``"minlstm"``.
         gates: the gate function.
         sigmoid: names of the gates that are sigmoids (0..1 switches), whose
             saturation is counted.
+        weights: the parameters it takes, by torch.nn name.
     """
 
     name: str
     gates: GateFn
     sigmoid: frozenset[str]
+    weights: tuple[str, ...] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 LSTM_GATES = GateFamily("lstm", lambda x, s, w: lstm_gates(x, s.h, **w), frozenset({"i", "f", "o"}))
 GRU_GATES = GateFamily("gru", lambda x, s, w: gru_gates(x, s, **w), frozenset({"r", "z"}))
+# The minimal cells' gates read x_t only; minLSTM's are the normalised f', i'.
+_INPUT_ONLY = ("weight_ih", "bias_ih")
+MINGRU_GATES = GateFamily(
+    "mingru", lambda x, s, w: mingru_gates(x, **w), frozenset({"z"}), _INPUT_ONLY
+)
+MINLSTM_GATES = GateFamily(
+    "minlstm", lambda x, s, w: minlstm_gates(x, **w), frozenset({"i", "f"}), _INPUT_ONLY
+)
+_MINIMAL_LAYERS: dict[type, tuple[str, GateFamily]] = {
+    MinGRU: ("mingru", MINGRU_GATES),
+    MinLSTM: ("minlstm", MINLSTM_GATES),
+}
 
 _LAYER_MODES: dict[str, tuple[str, GateFamily | None]] = {
     "LSTM": ("lstm", LSTM_GATES),
@@ -63,6 +80,8 @@ _CELL_TYPES: dict[type, tuple[str, GateFamily | None]] = {
     LSTMCell: ("lstm", LSTM_GATES),
     GRUCell: ("gru", GRU_GATES),
     RNNCell: ("rnn", None),
+    MinGRUCell: ("mingru", MINGRU_GATES),
+    MinLSTMCell: ("minlstm", MINLSTM_GATES),
 }
 
 
@@ -78,21 +97,25 @@ def cell_source(module: nn.Module | None, layer: int, direction: int) -> CellSou
     """Identify the cell of ``module``'s ``layer`` and ``direction`` (0 forward, 1 backward).
 
     Drop-in layers (anything with torch.nn's ``mode`` and parameter names) are known
-    by their mode; :class:`Recurrent` by the exact type of the cell.
+    by their mode, ``MinGRU``/``MinLSTM`` by their type; :class:`Recurrent` by the exact
+    type of the cell.
     """
     if module is None:
         return CellSource("unknown", None, {})
     mode = getattr(module, "mode", None)
+    suffix = f"_l{layer}" + ("_reverse" if direction else "")
     if isinstance(module, nn.RNNBase) and mode in _LAYER_MODES:
         name, family = _LAYER_MODES[mode]
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         return CellSource(name, family, {n: getattr(module, n + suffix, None) for n in names})
+    if type(module) in _MINIMAL_LAYERS:
+        name, family = _MINIMAL_LAYERS[type(module)]
+        weights = {n: getattr(module, n + suffix, None) for n in family.weights}
+        return CellSource(name, family, weights)
     if isinstance(module, Recurrent):
         cell = module.cell(layer, direction)
         name, family = _CELL_TYPES.get(type(cell), (type(cell).__name__, None))
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        weights = {n: getattr(cell, n) for n in names} if family is not None else {}
+        weights = {n: getattr(cell, n) for n in family.weights} if family is not None else {}
         return CellSource(name, family, weights)
     return CellSource(type(module).__name__, None, {})
 

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
     from rnnkit.diagnostics.experiment import ExperimentResult
 
-CELL_COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+CELL_COLORS = {
+    "rnn": "tab:red",
+    "lstm": "tab:blue",
+    "gru": "tab:green",
+    "mingru": "tab:olive",
+    "minlstm": "tab:cyan",
+}
 
 
 def relative_norms(flow: LayerFlow, field: str | None = None) -> list[float | None]:

@@ -52,7 +52,8 @@ class LayerFlow:
         call: which call of that module inside the loss function (0 for the first).
         layer: the stacked layer ``k`` (0 is the bottom).
         direction: ``"forward"`` or ``"backward"``.
-        cell: ``"rnn"``, ``"lstm"``, ``"gru"``, or a user cell's class name.
+        cell: ``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``, ``"minlstm"``, or a user
+            cell's class name.
         fields: the state's fields, e.g. ``("h", "c")`` for an LSTM, ``("h",)`` for a
             plain tensor state.
         grad_norms: per field, ``T`` values: the batch aggregate of ``‖∂L/∂s_t‖``,

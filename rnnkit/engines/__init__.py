@@ -11,8 +11,11 @@ engine for a layer call:
   reference every other engine is tested against.
 * ``bptt`` — :mod:`rnnkit.engines.bptt`, a hand-derived backward per cell family
   (RNN, LSTM, GRU and their variants): near-fused speed for what fused kernels lack.
+* ``scan`` — :mod:`rnnkit.engines.linear`, cells linear in their state (minGRU, minLSTM):
+  every step's gates at once, then the linear recurrence :func:`linear_scan`.
 """
 
+from rnnkit.engines.linear import linear_scan, scan_runner
 from rnnkit.engines.loop import (
     StepFn,
     StepRecord,
@@ -45,11 +48,13 @@ __all__ = [
     "StepRecord",
     "StepRecorder",
     "is_recording",
+    "linear_scan",
     "loop_runner",
     "merge_directions",
     "record_steps",
     "run_stack",
     "scan",
+    "scan_runner",
     "select_engine",
     "stack_states",
     "step_mask",

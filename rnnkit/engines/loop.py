@@ -153,6 +153,16 @@ def scan(
     return ScanResult(torch.stack(outputs), state, stacked)  # type: ignore[arg-type]
 
 
+def output_is_state(update: Callable[[Tensor, Tensor], Tensor]) -> StepFn:
+    """A step ``(x_t, h_{t-1}) -> (h_t, h_t)`` from ``h_t = update(x_t, h_{t-1})``."""
+
+    def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        h = update(x, h)
+        return h, h
+
+    return step
+
+
 def loop_runner(step: StepFn) -> SequenceRunner:
     """The loop engine's runner for one layer and direction: :func:`scan` over ``step``."""
     return functools.partial(scan, step)

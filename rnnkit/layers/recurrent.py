@@ -10,8 +10,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnkit.cells.base import Cell, CellFactory, Device, DType, RecurrentCell, State, state_leaves
+from rnnkit.cells.base import (
+    Cell,
+    CellFactory,
+    Device,
+    DType,
+    LinearCell,
+    RecurrentCell,
+    State,
+    state_leaves,
+)
 from rnnkit.engines.bptt import cell_runner, refusal
+from rnnkit.engines.linear import CoefficientsFn, cell_coefficients
 from rnnkit.engines.loop import StepFn
 from rnnkit.engines.runner import MERGE_MODES, SequenceRunner, stack_states
 from rnnkit.layers.masked import MaskedCell, MaskedStep
@@ -24,7 +34,7 @@ from rnnkit.layers.sequence import (
 )
 from rnnkit.layers.stacked import StackedLayer
 
-RECURRENT_ENGINES = ("auto", "bptt", "loop")
+RECURRENT_ENGINES = ("auto", "bptt", "scan", "loop")
 
 
 def is_cell(obj: Any) -> bool:
@@ -61,8 +71,11 @@ class Recurrent(StackedLayer, nn.Module):
             direction's *final* output (forward at the last valid step, backward
             at step 0), merged: ``(B, F)``.
         engine: ``"auto"`` (default: the rule of :mod:`rnnkit.engines.select`), or force
-            ``"bptt"`` or ``"loop"``. The BPTT engine runs the built-in cells, their
-            variants and cells registered with :func:`rnnkit.engines.bptt.register_backward`.
+            ``"bptt"``, ``"scan"`` or ``"loop"``. The BPTT engine runs the built-in cells,
+            their variants and cells registered with
+            :func:`rnnkit.engines.bptt.register_backward`; the scan engine runs cells linear
+            in their state (``MinGRUCell``, ``MinLSTMCell``,
+            :class:`~rnnkit.cells.base.LinearCell`).
 
     Call:
         ``layer(x, state=None, *, lengths=None, return_states=False)``
@@ -133,6 +146,9 @@ class Recurrent(StackedLayer, nn.Module):
         reasons = (refusal(c) for c in self.cells)
         return next((r for r in reasons if r is not None), None)
 
+    def _linear(self) -> bool:
+        return all(isinstance(c, LinearCell) and not isinstance(c, MaskedCell) for c in self.cells)
+
     def cell(self, layer: int = 0, direction: int = 0) -> Cell:
         """The cell of one layer and direction (0 forward, 1 backward)."""
         return self.cells[layer * self.num_directions + direction]
@@ -191,6 +207,9 @@ class Recurrent(StackedLayer, nn.Module):
 
     def _bptt_runner(self, layer: int, direction: int, masks: Any) -> SequenceRunner:
         return cell_runner(self.cell(layer, direction), masks)
+
+    def _coefficients(self, layer: int, direction: int) -> CoefficientsFn:
+        return cell_coefficients(self.cell(layer, direction))
 
     def _step(self, layer: int, direction: int) -> StepFn:
         return step_function(self.cell(layer, direction))

@@ -1,7 +1,7 @@
 """What every rnnkit layer shares: the engine choice and the one path that runs the stack.
 
-:class:`StackedLayer` is mixed into :class:`rnnkit.Recurrent` and the drop-in
-``RNN``/``LSTM``/``GRU``. For a call it
+:class:`StackedLayer` is mixed into :class:`rnnkit.Recurrent`, the drop-in
+``RNN``/``LSTM``/``GRU`` and ``MinGRU``/``MinLSTM``. For a call it
 
 1. asks :func:`rnnkit.engines.select_engine` which engine runs (from the call's
    :class:`~rnnkit.engines.EngineFacts`, see :meth:`StackedLayer.engine_facts`);
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rnnkit.cells.base import State
+from rnnkit.engines.linear import CoefficientsFn, scan_runner
 from rnnkit.engines.loop import StepFn, is_recording, loop_runner
 from rnnkit.engines.runner import SequenceRunner, run_stack
 from rnnkit.engines.select import ENGINES, EngineFacts, select_engine
@@ -40,9 +41,9 @@ class StackedLayer:
 
     A layer sets ``num_layers``, ``num_directions``, ``dropout`` and ``engine``, lists
     the engines it takes in ``engines``, says what the engine rule needs to know of it
-    (``fused_kernel``, :meth:`_forward_variants`, :meth:`_bptt_refusal`) and how one
-    (layer, direction) runs on each engine (:meth:`_bptt_runner`, :meth:`_step`,
-    :meth:`_masked_step`).
+    (``fused_kernel``, :meth:`_forward_variants`, :meth:`_bptt_refusal`, :meth:`_linear`)
+    and how one (layer, direction) runs on each engine (:meth:`_bptt_runner`,
+    :meth:`_coefficients`, :meth:`_step`, :meth:`_masked_step`).
     """
 
     engines: ClassVar[tuple[str, ...]] = ENGINES
@@ -78,6 +79,7 @@ class StackedLayer:
             fused_kernel=self.fused_kernel,
             variant=self._forward_variants(),
             bptt_refusal=self._bptt_refusal(),
+            linear=self._linear(),
             return_states=return_states,
             ragged=ragged,
             cpu_training=self._cpu_training(device),
@@ -87,7 +89,8 @@ class StackedLayer:
     def engine_for(
         self, *, return_states: bool = False, ragged: bool = False, device: Any = None
     ) -> str:
-        """The engine a call with these options runs on: ``"fused"``, ``"bptt"`` or ``"loop"``.
+        """The engine a call with these options runs on: ``"fused"``, ``"bptt"``, ``"scan"``
+        or ``"loop"``.
 
         The rule is :func:`rnnkit.engines.select_engine`'s; a forced engine that cannot run
         the call raises. Arguments as :meth:`engine_facts`.
@@ -117,17 +120,28 @@ class StackedLayer:
         """Why the BPTT engine cannot run this layer (with the fix), or ``None``."""
         raise NotImplementedError
 
+    def _linear(self) -> bool:
+        """Every cell is linear in its state (:class:`~rnnkit.cells.base.LinearCell`)."""
+        return False
+
     # -- the stacked run --------------------------------------------------------------
 
     def runner(self, layer: int, direction: int, engine: str, masks: Any) -> SequenceRunner:
-        """The runner of one layer and direction on ``engine`` (``"bptt"`` or ``"loop"``)."""
+        """The runner of one layer and direction on ``engine`` (``"bptt"``, ``"scan"`` or
+        ``"loop"``)."""
         if engine == "bptt":
             return self._bptt_runner(layer, direction, masks)
+        if engine == "scan":
+            return scan_runner(self._coefficients(layer, direction))
         if masks is None:
             return loop_runner(self._step(layer, direction))
         return masked_runner(self._masked_step(layer, direction), masks)
 
     def _bptt_runner(self, layer: int, direction: int, masks: Any) -> SequenceRunner:
+        raise NotImplementedError
+
+    def _coefficients(self, layer: int, direction: int) -> CoefficientsFn:
+        """``x -> (a, b)`` of one layer and direction, for the scan engine."""
         raise NotImplementedError
 
     def _step(self, layer: int, direction: int) -> StepFn:
@@ -157,7 +171,7 @@ class StackedLayer:
         Arguments:
             batch: the call's input, time-major.
             initial: the initial state, leaves ``(L*D, B, ...)``.
-            engine: ``"bptt"`` or ``"loop"``.
+            engine: ``"bptt"``, ``"scan"`` or ``"loop"``.
             return_states: also return every step's state.
             merge_mode: how the two directions combine.
             return_sequences: return every step's output, else each direction's final one.
@@ -198,8 +212,9 @@ def use_engine(module: nn.Module, engine: str) -> Iterator[list[nn.Module]]:
     Used to reach the reference path (``"loop"``) of a model whose layers normally
     run fused or on the BPTT engine, for example to record per-step gradients;
     parameters are shared, so results agree with the usual engine (that is what the
-    parity tests check). :class:`rnnkit.Recurrent` layers are switched too, except to
-    ``"fused"``, which they do not have (they keep their engine then).
+    parity tests check). Only layers that list ``engine`` among their ``engines`` are
+    switched: :class:`rnnkit.Recurrent` has no ``"fused"``, the drop-ins no ``"scan"``,
+    ``MinGRU``/``MinLSTM`` neither ``"fused"`` nor ``"bptt"`` (they keep their engine then).
 
     Arguments:
         module: a model, or a single layer.

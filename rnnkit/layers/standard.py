@@ -22,7 +22,7 @@ tests hold it equal to the fused kernels and to the BPTT engine.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -46,7 +46,7 @@ from rnnkit.cells.options import (
 from rnnkit.cells.rnn import check_nonlinearity, rnn_step
 from rnnkit.cells.variant_steps import variant_step
 from rnnkit.engines.bptt import family_runner
-from rnnkit.engines.loop import StepFn
+from rnnkit.engines.loop import StepFn, output_is_state
 from rnnkit.engines.runner import SequenceRunner
 from rnnkit.engines.select import ENGINES
 from rnnkit.layers.masked import MaskedStep
@@ -84,6 +84,7 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
     """Shared forward for the drop-in layers (mixed into nn.RNN/LSTM/GRU subclasses)."""
 
     family: ClassVar[str]
+    engines = ("auto", "fused", "bptt", "loop")
     fused_kernel = True
     variant: VariantOptions = VariantOptions()
 
@@ -318,16 +319,6 @@ def _suffix(layer: int, direction: int) -> str:
     return f"_l{layer}" + ("_reverse" if direction else "")
 
 
-def _output_is_state(update: Callable[[Tensor, Tensor], Tensor]) -> StepFn:
-    """A step ``(x_t, h_{t-1}) -> (h_t, h_t)`` from ``h_t = update(x_t, h_{t-1})``."""
-
-    def step(x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        h = update(x, h)
-        return h, h
-
-    return step
-
-
 class RNN(_StandardLayer, nn.RNN):
     r"""RNN (Elman) layer, a drop-in for :class:`torch.nn.RNN`.
 
@@ -391,7 +382,7 @@ class RNN(_StandardLayer, nn.RNN):
 
     def _step(self, layer: int, direction: int) -> StepFn:
         w, nonlinearity = self._torch_weights(layer, direction), self.nonlinearity
-        return _output_is_state(lambda x, h: rnn_step(x, h, *w, nonlinearity=nonlinearity))
+        return output_is_state(lambda x, h: rnn_step(x, h, *w, nonlinearity=nonlinearity))
 
 
 class GRU(_StandardLayer, nn.GRU):
@@ -453,7 +444,7 @@ class GRU(_StandardLayer, nn.GRU):
 
     def _step(self, layer: int, direction: int) -> StepFn:
         w = self._torch_weights(layer, direction)
-        return _output_is_state(lambda x, h: gru_step(x, h, *w))
+        return output_is_state(lambda x, h: gru_step(x, h, *w))
 
 
 class LSTM(_StandardLayer, nn.LSTM):

@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from rnnkit.cells.base import CellFactory
-from rnnkit.layers import GRU, LSTM, RNN, Recurrent
+from rnnkit.layers import GRU, LSTM, RNN, MinGRU, MinLSTM, Recurrent
 from rnnkit.registry import Registry
 
 LayerBuilder = Callable[..., nn.Module]
@@ -26,7 +26,7 @@ class RecurrentSpec:
 
     Attributes:
         cell: a registered cell name: ``rnn`` (tanh), ``rnn_relu``, ``lstm``, ``gru``,
-            or one added with :func:`register_layer`.
+            ``mingru``, ``minlstm``, or one added with :func:`register_layer`.
         hidden_size: ``H`` of every layer.
         num_layers: stacked layers.
         bidirectional: add a backward direction (features ``2H``).
@@ -87,6 +87,12 @@ LAYERS.register("rnn", _standard(RNN, nonlinearity="tanh"), description="vanilla
 LAYERS.register("rnn_relu", _standard(RNN, nonlinearity="relu"), description="vanilla RNN, ReLU")
 LAYERS.register("lstm", _standard(LSTM), description="LSTM (Hochreiter & Schmidhuber 1997)")
 LAYERS.register("gru", _standard(GRU), description="GRU (Cho et al. 2014)")
+LAYERS.register(
+    "mingru", _standard(MinGRU), description="minGRU (Feng et al. 2024): parallel scan over time"
+)
+LAYERS.register(
+    "minlstm", _standard(MinLSTM), description="minLSTM (Feng et al. 2024): parallel scan over time"
+)
 
 
 def register_layer(

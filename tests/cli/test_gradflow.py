@@ -32,6 +32,16 @@ def test_gradflow_writes_tables_and_figures(
     assert "rnn: at initialisation" in out and str(tmp_path / "loss_curves.png") in out
 
 
+def test_gradflow_compares_the_minimal_cells(tmp_path: Path) -> None:
+    argv = ["gradflow", "--cells", "gru,mingru,minlstm", "--steps", "6", "--train-steps", "2"]
+    assert main([*argv, "--hidden", "4", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "gradflow.json").read_text())
+    assert [row["cell"] for row in data["table"]] == ["gru", "mingru", "minlstm"]
+    assert all(row["ratio_init"] > 0 for row in data["table"])
+    gates = [set(c["init"]["layers"][0]["gates"]) for c in data["cells"]]
+    assert gates == [{"r", "z", "n"}, {"z", "h_tilde"}, {"i", "f", "h_tilde"}]
+
+
 def test_gradflow_copy_task(tmp_path: Path) -> None:
     argv = ["gradflow", "--cells", "gru", "--task", "copy", "--steps", "3", "--train-steps", "2"]
     assert main([*argv, "--hidden", "4", "--out", str(tmp_path)]) == 0
@@ -44,7 +54,8 @@ def test_gradflow_rejects_an_unknown_cell(
 ) -> None:
     assert main(["gradflow", "--cells", "rnn,tcn", "--out", str(tmp_path)]) == 2
     assert (
-        "expected cells from ['gru', 'lstm', 'rnn'], got ['rnn', 'tcn']" in capsys.readouterr().out
+        "expected cells from ['gru', 'lstm', 'mingru', 'minlstm', 'rnn'], got ['rnn', 'tcn']"
+        in capsys.readouterr().out
     )
     assert not tmp_path.joinpath("gradflow.json").exists()
 

@@ -69,7 +69,10 @@ def test_flush_denormal_restores_the_thread_count() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"cells": ("rnn", "lstmm")}, r"expected cells from \['gru', 'lstm', 'rnn'\]"),
+        (
+            {"cells": ("rnn", "lstmm")},
+            r"expected cells from \['gru', 'lstm', 'mingru', 'minlstm', 'rnn'\]",
+        ),
         ({"task": "adding2"}, r"expected a task in \['adding', 'copy'\], got 'adding2'"),
         ({"hidden": 0}, "expected hidden >= 1, got 0"),
         ({"steps": 1}, "expected steps >= 2"),

@@ -52,6 +52,13 @@ def _recurrent(**facts: Any) -> EngineFacts:
     return EngineFacts(**{"layer": "Recurrent", "cpu_training": True, **facts})
 
 
+def _minimal(name: str, **facts: Any) -> EngineFacts:
+    """A minimal layer's facts for a call on the CPU in training (unless ``facts`` say else)."""
+    refusal = f"{name}: the BPTT engine does not run minimal cells"
+    base = {"layer": name, "linear": True, "bptt_refusal": refusal, "cpu_training": True}
+    return EngineFacts(**{**base, **facts})
+
+
 NO_PROJECTION = r"LSTM: the BPTT engine does not implement projections \(proj_size=2\)"
 CASES: dict[str, Case] = {
     "plain: fused": Case(lambda: rnnkit.LSTM(3, 4), _drop_in("LSTM"), "fused"),
@@ -161,6 +168,40 @@ CASES: dict[str, Case] = {
         _recurrent(forced="loop"),
         "loop",
     ),
+    "MinGRU: scan": Case(lambda: rnnkit.MinGRU(3, 4), _minimal("MinGRU"), "scan"),
+    "MinLSTM, ragged, per-step states: scan": Case(
+        lambda: rnnkit.MinLSTM(3, 4),
+        _minimal("MinLSTM", ragged=True, return_states=True),
+        "scan",
+        {"ragged": True, "return_states": True},
+    ),
+    "MinGRU, inference, not the CPU: scan": Case(
+        lambda: rnnkit.MinGRU(3, 4),
+        _minimal("MinGRU", cpu_training=False),
+        "scan",
+        {"device": "meta"},
+        "no_grad",
+    ),
+    "MinGRU, recording: loop": Case(
+        lambda: rnnkit.MinGRU(3, 4),
+        _minimal("MinGRU", recording=True),
+        "loop",
+        context="recording",
+    ),
+    "MinLSTM, forced loop: loop": Case(
+        lambda: rnnkit.MinLSTM(3, 4, engine="loop"), _minimal("MinLSTM", forced="loop"), "loop"
+    ),
+    "Recurrent, minimal cells: scan": Case(
+        lambda: rnnkit.Recurrent(lambda n: rnnkit.MinLSTMCell(n, 4), input_size=3, num_layers=2),
+        _recurrent(linear=True, bptt_refusal="no backward for MinLSTMCell"),
+        "scan",
+    ),
+    "Recurrent, minimal cells, recording: loop": Case(
+        lambda: rnnkit.Recurrent(rnnkit.MinGRUCell(3, 4)),
+        _recurrent(linear=True, bptt_refusal="no backward for MinGRUCell", recording=True),
+        "loop",
+        context="recording",
+    ),
 }
 
 
@@ -211,6 +252,16 @@ def test_layers_and_the_rule_agree_on_every_case(name: str) -> None:
             lambda: rnnkit.Recurrent(_UserCell(), engine="bptt"),
             "no backward for _UserCell",
         ),
+        (
+            _recurrent(forced="scan"),
+            lambda: rnnkit.Recurrent(rnnkit.GRUCell(3, 4), engine="scan"),
+            "Recurrent: the scan engine runs only cells linear in their state",
+        ),
+        (
+            _recurrent(forced="bptt", linear=True, bptt_refusal="no backward for MinGRUCell"),
+            lambda: rnnkit.Recurrent(rnnkit.MinGRUCell(3, 4), engine="bptt"),
+            "no backward for MinGRUCell",
+        ),
     ],
 )
 def test_a_forced_engine_that_cannot_run_is_refused_by_rule_and_layer(
@@ -227,3 +278,9 @@ def test_the_rule_refuses_what_no_layer_could_ask() -> None:
         select_engine(_recurrent(forced="fused"))
     with pytest.raises(ValueError, match="engine must be one of"):
         select_engine(_drop_in("LSTM", forced="cuda"))
+    with pytest.raises(ValueError, match="GRU: the scan engine runs only cells linear"):
+        select_engine(_drop_in("GRU", forced="scan"))
+    with pytest.raises(
+        ValueError, match=r"GRU: engine must be one of \('auto', 'fused', 'bptt', 'loop'\)"
+    ):
+        rnnkit.GRU(3, 4, engine="scan")

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 import rnnkit
-from rnnkit import GRUCell, LSTMCell, LSTMState, Recurrent, RNNCell, last_step
+from rnnkit import (
+    GRUCell,
+    LSTMCell,
+    LSTMState,
+    MinGRUCell,
+    MinLSTMCell,
+    Recurrent,
+    RNNCell,
+    last_step,
+)
 from rnnkit.cells import map_state, state_leaves
 from tests.helpers import assert_close, leaves, weighted_sum
 
@@ -90,6 +99,8 @@ FACTORIES = {
     "lstm": lambda n: LSTMCell(n, 4),
     "lstm_proj": lambda n: LSTMCell(n, 5, proj_size=3),
     "gru": lambda n: GRUCell(n, 4),
+    "mingru": lambda n: MinGRUCell(n, 4),  # on the scan engine
+    "minlstm": lambda n: MinLSTMCell(n, 4),
     "user_scrn": lambda n: SCRNCell(n, 4),
 }
 

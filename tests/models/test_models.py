@@ -14,7 +14,7 @@ from rnnkit.config import config_to_dict
 from rnnkit.models import LAYERS, MODELS, build_model, register_layer
 from tests.models.cases import CASES
 
-CELL_NAMES = ["rnn", "lstm", "gru"]
+CELL_NAMES = ["rnn", "lstm", "gru", "mingru", "minlstm"]
 
 
 def test_every_registered_model_has_a_case() -> None:

@@ -38,7 +38,7 @@ def test_tagger_shapes_and_state() -> None:
     assert logits.shape == (1, 4, 5)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm"])
 def test_carrying_state_equals_rerunning_the_prefix(cell: str) -> None:
     model = _lm(cell).eval()
     text = torch.randint(V, (2, 9))
@@ -51,9 +51,10 @@ def test_carrying_state_equals_rerunning_the_prefix(cell: str) -> None:
     assert_close(torch.cat(pieces, dim=1), full, what="step-wise logits")
 
 
-def test_generate_top_k_1_is_greedy_on_the_whole_prefix() -> None:
+@pytest.mark.parametrize("cell", ["lstm", "mingru"])
+def test_generate_top_k_1_is_greedy_on_the_whole_prefix(cell: str) -> None:
     """top_k=1 picks the argmax, and carrying state = re-reading the prefix every step."""
-    model = _lm().eval()
+    model = _lm(cell).eval()
     prompt = torch.randint(V, (3, 2))
     out = model.generate(prompt, 6, top_k=1)
     assert out.shape == (3, 8) and torch.equal(out[:, :2], prompt)

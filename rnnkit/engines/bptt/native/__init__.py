@@ -1,19 +1,27 @@
-"""Native (C++) kernels of the BPTT engine: the LSTM and GRU time loops on the CPU.
+"""Native (C++) kernels of rnnkit's engines on the CPU, built on first use.
 
-The Python loops in :mod:`rnnkit.engines.bptt.lstm` and :mod:`~rnnkit.engines.bptt.gru`
-run one small ATen op per piece of a step's element-wise work (a dozen or so per step,
-forward and backward), each a separate pass over ``(B, ·)`` memory plus dispatch
-overhead. ``recurrence.cpp`` runs the same algorithm, with the same buffers, as one
-C++ loop per direction: per step the ATen GEMM, then one fused pass per batch row for
-the gates, layer norms, peepholes and zoneout, rows spread over threads. The Python
-loops stay as the reference path; tests check that both agree (outputs, gradients and
-fp64 ``gradcheck``).
+* ``recurrence.cpp``: the BPTT engine's LSTM and GRU time loops. The Python loops in
+  :mod:`rnnkit.engines.bptt.lstm` and :mod:`~rnnkit.engines.bptt.gru` run one small ATen
+  op per piece of a step's element-wise work (a dozen or so per step, forward and
+  backward), each a separate pass over ``(B, ·)`` memory plus dispatch overhead; the C++
+  loop runs the same algorithm, with the same buffers, as one loop per direction: per
+  step the ATen GEMM, then one fused pass per batch row for the gates, layer norms,
+  peepholes and zoneout, rows spread over threads.
+* ``scan.cpp``: the scan engine's linear recurrence ``h_t = a_t ⊙ h_{t-1} + b_t`` and its
+  backward (:mod:`rnnkit.engines.linear`), one memory pass each, vectorised and threaded
+  over the ``B·H`` independent columns; and the same fused with the minimal cells' gates.
+* ``activations.h``: the vectorisable ``exp``, ``sigmoid`` and ``tanh`` both share.
+
+The Python loops (and the scan engine's pure torch forms) stay as the reference path;
+tests check that both agree (outputs, gradients and fp64 ``gradcheck``). Both files build
+into one library, ``torch.ops.rnnkit_native``, so one build, one switch and one
+:func:`status` cover every engine.
 
 The kernels are compiled on first use with :func:`torch.utils.cpp_extension.load`
 (a C++ compiler and ``ninja`` are needed; the build takes about half a minute and is
 cached under ``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``).
-Where they cannot be built, or where ``RNNKIT_NATIVE=0`` is set, the engine runs the
-Python loops, with the same results. :func:`status` says which, and why.
+Where they cannot be built, or where ``RNNKIT_NATIVE=0`` is set, the engines run their
+Python forms, with the same results. :func:`status` says which, and why.
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ from torch import Tensor
 
 from rnnkit.cells.options import LAYER_NORM_EPS
 
-SOURCE = Path(__file__).with_name("recurrence.cpp")
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("recurrence.cpp", "scan.cpp"))
+HEADERS = (Path(__file__).with_name("activations.h"),)
 ENV_SWITCH = "RNNKIT_NATIVE"
-"""Set to ``0`` to keep the BPTT engine on its Python loops (never build the kernels)."""
+"""Set to ``0`` to keep the engines on their Python forms (never build the kernels)."""
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -61,7 +70,7 @@ def _build() -> Any:
     from torch.utils import cpp_extension  # imported late: it is slow to import
 
     _log.info(
-        "rnnkit: loading the BPTT engine's native kernels (the first time on this machine "
+        "rnnkit: loading the engines' native kernels (the first time on this machine "
         "they are compiled: about half a minute)"
     )
     # No -ffast-math: IEEE arithmetic is kept; these two only let loops with a division
@@ -69,10 +78,11 @@ def _build() -> Any:
     flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *_cpu_flags()]
     # The name carries a hash of the source and flags, so an upgraded rnnkit or another
     # CPU never loads a stale build from the shared cache.
-    digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
+    source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
+    digest = hashlib.sha1(source + " ".join(flags).encode()).hexdigest()[:10]
     cpp_extension.load(
         name=f"rnnkit_native_{digest}",
-        sources=[str(SOURCE)],
+        sources=[str(path) for path in SOURCES],
         extra_cflags=flags,
         extra_ldflags=["-fopenmp"],
         is_python_module=False,
@@ -85,7 +95,7 @@ def ops() -> Any:
     """The kernels (``torch.ops.rnnkit_native``), built on first call; ``None`` if unavailable.
 
     Never raises: a failed build is remembered (see :func:`status`), reported once with
-    a :class:`RuntimeWarning`, and the engine keeps to its Python loops.
+    a :class:`RuntimeWarning`, and the engines keep to their Python forms.
     """
     global _ops, _failure
     if _switched_off():
@@ -99,8 +109,8 @@ def ops() -> Any:
             except Exception as error:  # a missing compiler, ninja, headers, ...
                 _failure = f"{type(error).__name__}: {error}".strip()
                 warnings.warn(
-                    "rnnkit: the native BPTT kernels could not be built, so the BPTT engine "
-                    f"runs its Python loops (same results, slower): {_failure[:500]}",
+                    "rnnkit: the native kernels could not be built, so the BPTT and scan "
+                    f"engines run their Python forms (same results, slower): {_failure[:500]}",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -130,7 +140,7 @@ def forward_loop(
 
 
 def status() -> str:
-    """Whether the BPTT engine's LSTM and GRU loops run natively, or why not."""
+    """Whether the BPTT engine's loops and the scan engine's recurrence run natively, or why not."""
     if _switched_off():
         return f"python loops (native kernels switched off: {ENV_SWITCH}=0 or disabled())"
     if ops() is not None:
@@ -140,7 +150,7 @@ def status() -> str:
 
 @contextmanager
 def disabled() -> Iterator[None]:
-    """Run the BPTT engine on its Python loops inside the block (the reference path)."""
+    """Run the engines on their Python forms inside the block (the reference path)."""
     global _enabled
     before, _enabled = _enabled, False
     try:

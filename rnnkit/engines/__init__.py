@@ -1,9 +1,9 @@
 """Execution engines: how a layer runs its cells over time.
 
 Every engine provides *runners* (:class:`SequenceRunner`: one layer and direction over
-a whole sequence, :mod:`rnnkit.engines.runner`), which :func:`run_stack` stacks, and
-:func:`select_engine` (:mod:`rnnkit.engines.select`) is the one rule that picks an
-engine for a layer call:
+a whole sequence, :mod:`rnnkit.engines.runner`), which the layer stacks
+(:func:`rnnkit.layers.run_stack`), and :func:`select_engine` (:mod:`rnnkit.engines.select`)
+is the one rule that picks an engine for a layer call:
 
 * ``fused`` — PyTorch's own kernels (oneDNN/ATen on CPU, cuDNN on GPU) for the
   standard RNN/LSTM/GRU configurations; see :mod:`rnnkit.layers.standard`.
@@ -25,37 +25,22 @@ from rnnkit.engines.loop import (
     record_steps,
     scan,
 )
-from rnnkit.engines.runner import (
-    MERGE_MODES,
-    ScanResult,
-    SequenceRunner,
-    StackResult,
-    merge_directions,
-    run_stack,
-    stack_states,
-    step_mask,
-)
+from rnnkit.engines.runner import ScanResult, SequenceRunner
 from rnnkit.engines.select import ENGINES, EngineFacts, select_engine
 
 __all__ = [
     "ENGINES",
-    "MERGE_MODES",
     "EngineFacts",
     "ScanResult",
     "SequenceRunner",
-    "StackResult",
     "StepFn",
     "StepRecord",
     "StepRecorder",
     "is_recording",
     "linear_scan",
     "loop_runner",
-    "merge_directions",
     "record_steps",
-    "run_stack",
     "scan",
     "scan_runner",
     "select_engine",
-    "stack_states",
-    "step_mask",
 ]

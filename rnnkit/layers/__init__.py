@@ -5,6 +5,7 @@
 * :class:`Recurrent` — any cell, stacked and bidirectional, with ragged lengths.
 * :class:`TimeDistributed`, :func:`last_step` — Keras-style conveniences.
 * :func:`use_engine` — switch every layer of a model to one engine for a block.
+* :func:`run_stack` — the one path that stacks (layer, direction) runners of any engine.
 * :class:`MaskedCell` — the protocol of a cell whose noise is drawn once per sequence.
 
 Every layer shares :class:`~rnnkit.layers.stacked.StackedLayer` (the engine rule and
@@ -15,7 +16,7 @@ and back.
 from rnnkit.layers.masked import MaskedCell
 from rnnkit.layers.minimal import MinGRU, MinLSTM
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.stacked import StackedLayer, use_engine
+from rnnkit.layers.stacked import MERGE_MODES, StackedLayer, run_stack, use_engine
 from rnnkit.layers.standard import ENGINES, GRU, LSTM, RNN
 from rnnkit.layers.wrappers import TimeDistributed, last_step
 
@@ -23,6 +24,7 @@ __all__ = [
     "ENGINES",
     "GRU",
     "LSTM",
+    "MERGE_MODES",
     "RNN",
     "MaskedCell",
     "MinGRU",
@@ -31,5 +33,6 @@ __all__ = [
     "StackedLayer",
     "TimeDistributed",
     "last_step",
+    "run_stack",
     "use_engine",
 ]

@@ -23,7 +23,7 @@ from rnnkit.cells.base import (
 from rnnkit.engines.bptt import cell_runner, refusal
 from rnnkit.engines.linear import CoefficientsFn, cell_coefficients
 from rnnkit.engines.loop import StepFn
-from rnnkit.engines.runner import MERGE_MODES, SequenceRunner, stack_states
+from rnnkit.engines.runner import SequenceRunner
 from rnnkit.layers.masked import MaskedCell, MaskedStep
 from rnnkit.layers.sequence import (
     SequenceBatch,
@@ -32,7 +32,7 @@ from rnnkit.layers.sequence import (
     prepare_input,
     prepare_state,
 )
-from rnnkit.layers.stacked import StackedLayer
+from rnnkit.layers.stacked import MERGE_MODES, StackedLayer, stack_states
 
 RECURRENT_ENGINES = ("auto", "bptt", "scan", "loop")
 

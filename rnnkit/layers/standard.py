@@ -87,6 +87,7 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
     engines = ("auto", "fused", "bptt", "loop")
     fused_kernel = True
     variant: VariantOptions = VariantOptions()
+    _variant_text = ""  # the forward-changing options, described (see _set_up)
 
     def _set_up(self, variant: Mapping[str, Any], engine: str) -> None:
         """After torch's constructor: the variant options and their parameters, the engine.
@@ -102,6 +103,8 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
                 f"options ({options.describe()}); the variants run without projection"
             )
         self.variant = options
+        # Fixed from here on; the engine rule and the mask draw read it on every call.
+        self._variant_text = options.describe() if options.changes_forward else ""
         factory = {"device": self.weight_hh_l0.device, "dtype": self.weight_hh_l0.dtype}
         shapes = variant_parameter_shapes(self.family, options, self.hidden_size)
         for k in range(self.num_layers):
@@ -127,7 +130,10 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
 
     def variant_weights(self, layer: int, direction: int) -> VariantWeights:
         """One layer and direction's parameters (torch's and the variants') by base name."""
-        return VariantWeights.of(self, _suffix(layer, direction))
+        suffix = _suffix(layer, direction)
+        return VariantWeights(
+            *(getattr(self, name + suffix, None) for name in VariantWeights._fields)
+        )
 
     @property
     def num_directions(self) -> int:
@@ -139,7 +145,7 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
         return self.num_directions * (self.proj_size or self.hidden_size)
 
     def _forward_variants(self) -> str:
-        return self.variant.describe() if self.variant.changes_forward else ""
+        return self._variant_text
 
     def _bptt_refusal(self) -> str | None:
         if not self.proj_size:
@@ -262,7 +268,7 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
         What ``forward`` does first, for any engine; ``None`` without variants that
         change the forward pass. In eval mode nothing random is drawn.
         """
-        if not self.variant.changes_forward:
+        if not self._variant_text:
             return None
         size, masks = self.input_size, []
         for _ in range(self.num_layers):

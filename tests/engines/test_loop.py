@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 import rnnkit
-from rnnkit.engines import record_steps, scan, step_mask
+from rnnkit.engines import record_steps, scan
+from rnnkit.layers.stacked import step_mask
 from tests.helpers import assert_close
 
 

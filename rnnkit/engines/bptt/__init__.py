@@ -16,8 +16,8 @@ autograd, ``dW_ih``, the biases and ``dx``) as single GEMMs over all ``T·B`` ro
   :func:`family_runner` — a runner from a family's weights (used by the drop-in layers).
 """
 
-from rnnkit.engines.bptt.cells import SCANS, family_runner
-from rnnkit.engines.bptt.common import FamilyLayer
+from rnnkit.engines.bptt import cells  # noqa: F401  (registers the built-in cells)
+from rnnkit.engines.bptt.common import SCANS, FamilyLayer, family_runner
 from rnnkit.engines.bptt.gru import GRURecurrence, gru_scan
 from rnnkit.engines.bptt.lstm import LSTMRecurrence, lstm_scan
 from rnnkit.engines.bptt.registry import cell_runner, refusal, register_backward, supports_cell

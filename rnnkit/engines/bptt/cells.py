@@ -7,7 +7,6 @@ with their options and the masks their layer drew for the sequence.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from rnnkit.cells.gru import GRUCell
@@ -16,15 +15,9 @@ from rnnkit.cells.masks import VariantMasks
 from rnnkit.cells.options import VariantOptions, VariantWeights
 from rnnkit.cells.rnn import RNNCell
 from rnnkit.cells.variants import GRUVariantCell, LSTMVariantCell, RNNVariantCell
-from rnnkit.engines.bptt.common import NO_MASKS, FamilyLayer
-from rnnkit.engines.bptt.gru import gru_scan
-from rnnkit.engines.bptt.lstm import lstm_scan
+from rnnkit.engines.bptt.common import family_runner
 from rnnkit.engines.bptt.registry import register_backward
-from rnnkit.engines.bptt.rnn import rnn_scan
 from rnnkit.engines.runner import SequenceRunner
-
-SCANS = {"rnn": rnn_scan, "lstm": lstm_scan, "gru": gru_scan}
-"""The BPTT engine's scan per cell family."""
 
 _FAMILIES: dict[type, str] = {
     RNNCell: "rnn",
@@ -35,19 +28,6 @@ _FAMILIES: dict[type, str] = {
     LSTMVariantCell: "lstm",
 }
 _PLAIN = VariantOptions()
-
-
-def family_runner(
-    family: str,
-    weights: VariantWeights,
-    options: VariantOptions,
-    masks: VariantMasks | None,
-    *,
-    nonlinearity: str = "tanh",
-) -> SequenceRunner:
-    """A runner for one layer and direction of a family, given its weights and masks."""
-    layer = FamilyLayer(weights, options, NO_MASKS if masks is None else masks, nonlinearity)
-    return functools.partial(SCANS[family], layer)
 
 
 def _cell_runner(cell: Any, masks: VariantMasks | None) -> SequenceRunner:

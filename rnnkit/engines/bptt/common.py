@@ -19,6 +19,8 @@ the rate, in eval mode) at a real one.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -27,6 +29,7 @@ from torch import Tensor
 
 from rnnkit.cells.masks import VariantMasks
 from rnnkit.cells.options import LAYER_NORM_EPS, VariantOptions, VariantWeights
+from rnnkit.engines.runner import ScanResult, SequenceRunner
 
 NO_MASKS = VariantMasks()
 
@@ -46,6 +49,24 @@ class FamilyLayer(NamedTuple):
     options: VariantOptions
     masks: VariantMasks = NO_MASKS
     nonlinearity: str = "tanh"
+
+
+SCANS: dict[str, Callable[..., ScanResult]] = {}
+"""The BPTT engine's scan per cell family (``"rnn"``, ``"lstm"``, ``"gru"``), each added by
+its family module: ``scan(layer: FamilyLayer, x, state, *, valid, reverse, return_states)``."""
+
+
+def family_runner(
+    family: str,
+    weights: VariantWeights,
+    options: VariantOptions,
+    masks: VariantMasks | None,
+    *,
+    nonlinearity: str = "tanh",
+) -> SequenceRunner:
+    """A runner for one layer and direction of a family, given its weights and masks."""
+    layer = FamilyLayer(weights, options, NO_MASKS if masks is None else masks, nonlinearity)
+    return functools.partial(SCANS[family], layer)
 
 
 # ATen's fused derivative kernels, with ``grad_input=`` to write into a slice of a buffer:

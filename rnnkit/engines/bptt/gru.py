@@ -31,6 +31,7 @@ from torch import Tensor
 
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
+    SCANS,
     Buffers,
     FamilyLayer,
     finish,
@@ -259,3 +260,6 @@ def gru_scan(
     )
     outputs, last, _ = finish(hs, valid, reverse)
     return ScanResult(outputs, hs[last], outputs if return_states else None)
+
+
+SCANS["gru"] = gru_scan

@@ -41,6 +41,7 @@ from torch import Tensor
 from rnnkit.cells.base import LSTMState
 from rnnkit.engines.bptt import native
 from rnnkit.engines.bptt.common import (
+    SCANS,
     Buffers,
     FamilyLayer,
     finish,
@@ -403,3 +404,6 @@ def lstm_scan(
     if return_states:
         states = LSTMState(outputs, cs if mask is None else cs * mask)
     return ScanResult(outputs, LSTMState(hs[last], cs[last]), states)
+
+
+SCANS["lstm"] = lstm_scan

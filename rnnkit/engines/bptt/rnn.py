@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.engines.bptt.common import (
+    SCANS,
     Buffers,
     FamilyLayer,
     finish,
@@ -197,3 +198,6 @@ def rnn_scan(
     )
     outputs, last, _ = finish(hs, valid, reverse)
     return ScanResult(outputs, hs[last], outputs if return_states else None)
+
+
+SCANS["rnn"] = rnn_scan

@@ -55,6 +55,8 @@ def _quiet_third_party_noise() -> None:
     """
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r"The number of training batches .* logging interval")
+    # A resumed run's checkpoint folder holds the checkpoint it resumes from.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip")
     )
@@ -91,8 +93,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rnnkit.config import ConfigError
     from rnnkit.data.errors import DataError
     from rnnkit.registry import UnknownNameError
+    from rnnkit.training.callbacks import TrainingDiverged
+    from rnnkit.training.checkpoint import DamagedFileError
 
-    return (ConfigError, DataError, UnknownNameError, FileNotFoundError, FileExistsError)
+    return (
+        ConfigError,
+        DataError,
+        UnknownNameError,
+        FileNotFoundError,
+        FileExistsError,
+        DamagedFileError,
+        TrainingDiverged,
+    )
 
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="where the datasets live (default $RNNKIT_DATA_DIR)"
     )
-    parser.add_argument("--out", type=Path, help="the run directory (default runs/<recipe>-<time>)")
     parser.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last epoch"
+        "--out",
+        type=Path,
+        help="the run directory (default $RNNKIT_RUN_DIR, else runs/<recipe>-<time>)",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a run exactly from its last completed epoch",
     )
     parser.add_argument(
         "--gradflow-every", type=int, metavar="N", help="record gradient flow every N steps"
@@ -52,9 +60,10 @@ def build_config(args: argparse.Namespace) -> Any:
     """The run config from a recipe name, a YAML file and ``--set`` overrides."""
     from rnnkit.config import apply_overrides, load_yaml, run_config_from_dict
     from rnnkit.recipes import DEFAULT_RECIPE, load_recipe
+    from rnnkit.training.run import read_run_config
 
     if args.resume is not None:
-        data = load_yaml(args.resume / "config.yaml")
+        data = read_run_config(args.resume)
     elif args.config is not None:
         data = load_yaml(args.config)
         if args.recipe:
@@ -78,15 +87,49 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnkit.training.run import train
+    from rnnkit.training.run import RUN_DIR_ENV, is_rank_zero, train
 
     config = build_config(args)
-    run_dir = (
-        args.resume or args.out or Path("runs") / f"{config.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    )
-    result = train(config, run_dir=run_dir, data_dir=args.data_dir, resume=args.resume is not None)
-    print(summary(result))
+    run_dir = run_directory(args, config.name)
+    # Lightning's DDP launcher starts every other process by running this command
+    # again, with this environment: they must all find the same directory.
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        result = train(
+            config, run_dir=run_dir, data_dir=args.data_dir, resume=args.resume is not None
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
+    if is_rank_zero():
+        print(summary(result))
     return 0
+
+
+def run_directory(args: argparse.Namespace, name: str) -> Path:
+    """``--resume``, ``--out``, ``$RNNKIT_RUN_DIR``, else ``runs/<name>-<time>``.
+
+    Raises:
+        ConfigError: the processes were started by an outside launcher (torchrun,
+            srun: ``WORLD_SIZE`` or ``SLURM_NTASKS`` > 1), which cannot agree on a
+            time stamp, and no directory is named.
+    """
+    from rnnkit.config import ConfigError
+    from rnnkit.training.run import RUN_DIR_ENV
+
+    named = args.resume or args.out or os.environ.get(RUN_DIR_ENV)
+    if named:
+        return Path(named)
+    processes = max(int(os.environ.get(k, "1") or 1) for k in ("WORLD_SIZE", "SLURM_NTASKS"))
+    if processes > 1:
+        raise ConfigError(
+            f"{processes} processes were launched for this run, and each would choose "
+            f"its own time-stamped directory: name one with --out (or ${RUN_DIR_ENV})"
+        )
+    return Path("runs") / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def summary(result: Any) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -73,6 +74,15 @@ class OptimizerConfig:
     scheduler: str = "none"
     patience: int = 2
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"optimizer.lr: expected a number > 0, got {self.lr!r}")
+        for name in ("weight_decay", "momentum"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"optimizer.{name}: expected a number >= 0, got {value!r}")
+        _check_count("optimizer.patience", self.patience, minimum=0)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -100,11 +110,19 @@ class TrainConfig:
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_count("train.max_epochs", self.max_epochs, minimum=1)
+        _check_count("train.early_stopping_patience", self.early_stopping_patience, minimum=0)
+        _check_count("train.gradflow_every", self.gradflow_every, minimum=1)
         check_trainer_arguments(self.trainer)
 
     def trainer_arguments(self) -> dict[str, Any]:
         """The arguments for ``lightning.Trainer``: ``trainer`` over :data:`TRAINER_DEFAULTS`."""
         return {**TRAINER_DEFAULTS, **copy.deepcopy(self.trainer)}
+
+
+def _check_count(where: str, value: int | None, *, minimum: int) -> None:
+    if value is not None and (isinstance(value, bool) or value < minimum):
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

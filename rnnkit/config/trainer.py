@@ -10,8 +10,9 @@ gradient accumulation::
 
 Names are checked against the Trainer's signature when the config is built, with a
 close-match suggestion. The arguments rnnkit sets itself (:data:`CONTROLLED`: the
-epoch count, callbacks, logger, checkpointing, run directory, progress display) are
-refused with the rnnkit option that controls each.
+epoch count, callbacks, logger, checkpointing, run directory, progress display,
+distributed sampling) are refused with the rnnkit option that controls each.
+``plugins`` are passed on, beside rnnkit's own checkpoint IO.
 """
 
 from __future__ import annotations
@@ -51,9 +52,14 @@ CONTROLLED: Mapping[str, str] = MappingProxyType(
         ),
         "logger": "it logs CSV into the run directory (logs/)",
         "enable_checkpointing": (
-            "it writes safetensors checkpoints into the run directory (Lightning's are pickles)"
+            "it writes safetensors checkpoints into the run directory "
+            "(checkpoints/last.safetensors; Lightning's own are pickles)"
         ),
         "default_root_dir": "it is the run directory (rnnkit train --out)",
+        "use_distributed_sampler": (
+            "rnnkit's DataModules shard every split across processes themselves "
+            "(see rnnkit.data.batching)"
+        ),
     }
 )
 """Trainer arguments rnnkit sets itself, with what controls each instead."""

@@ -1,10 +1,19 @@
 """Batching: the :class:`Batch` every loader yields, padding collate, length bucketing.
 
-:class:`BucketBatchSampler` replaces torchtext's ``BucketIterator``: it groups examples
-of similar length so that little of each batch is padding, shuffles within and across
-buckets deterministically from a seed, and shards under distributed training (it is a
-``BatchSampler`` over an index sampler, so Lightning can swap in its
-``DistributedSampler`` and every rank sees a disjoint share of equal size).
+Every order is a function of ``(seed, epoch)``: :class:`SeededSampler` shuffles the
+indices, :class:`ShardedBatchSampler` cuts them into batches, and
+:class:`BucketBatchSampler` (the replacement for torchtext's ``BucketIterator``) groups
+examples of similar length so that little of each batch is padding. Lightning calls
+``set_epoch`` on the index sampler every epoch, so a resumed run's epoch ``k`` sees
+epoch ``k``'s order.
+
+Distributed training (``num_replicas`` processes): each step's batches together are
+the batch one process with ``batch_size * num_replicas`` would take. Step ``j``
+cuts global batch ``j`` into ``num_replicas`` equal slices, and rank ``r`` takes slice
+``r``; with mean losses, DDP's averaged gradient is then the big batch's gradient.
+A last global batch that does not split evenly is filled up by repeating its first
+examples (fewer than ``num_replicas`` repeats), so every rank runs the same number of
+equal steps (DDP hangs otherwise).
 """
 
 from __future__ import annotations
@@ -16,13 +25,14 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
-from torch.utils.data import BatchSampler, DistributedSampler, Sampler
+from torch.utils.data import BatchSampler, Sampler
 
 __all__ = [
     "Batch",
     "BucketBatchSampler",
     "PadCollate",
     "SeededSampler",
+    "ShardedBatchSampler",
     "pack_batch",
     "pad_collate",
     "padding_fraction",
@@ -233,7 +243,102 @@ class SeededSampler(Sampler[int]):
         return self.n
 
 
-class BucketBatchSampler(BatchSampler):
+def rank_slice(batch: np.ndarray, num_replicas: int, rank: int) -> np.ndarray:
+    """Rank ``rank``'s share of a global batch: slice ``rank`` of ``num_replicas`` equal ones.
+
+    A batch whose length is not a multiple of ``num_replicas`` is first filled up by
+    repeating its first elements.
+
+    Example::
+
+        >>> rank_slice(np.arange(5), 2, 0).tolist(), rank_slice(np.arange(5), 2, 1).tolist()
+        ([0, 1, 2], [3, 4, 0])
+    """
+    if num_replicas == 1:
+        return batch
+    per_rank = -(-len(batch) // num_replicas)
+    filled = np.resize(batch, per_rank * num_replicas)  # repeats from the start
+    return filled[rank * per_rank : (rank + 1) * per_rank]
+
+
+class ShardedBatchSampler(BatchSampler):
+    """Batches of consecutive indices of ``sampler``, each split across processes.
+
+    With one process this is ``BatchSampler``. With ``num_replicas`` processes the
+    indices are cut into global batches of ``batch_size * num_replicas`` and rank
+    ``rank`` yields its slice of each (:func:`rank_slice`): every rank reads the same
+    index order (same seed and epoch), so the slices are disjoint.
+
+    Arguments:
+        sampler: yields dataset indices in the epoch's order (:class:`SeededSampler`).
+        batch_size: examples per batch and process.
+        drop_last: drop a last global batch smaller than ``batch_size * num_replicas``.
+        num_replicas: processes in the run.
+        rank: this process's global rank.
+
+    Example::
+
+        >>> def shard(rank):
+        ...     return list(ShardedBatchSampler(range(8), 2, num_replicas=2, rank=rank))
+        >>> shard(0), shard(1)
+        ([[0, 1], [4, 5]], [[2, 3], [6, 7]])
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int] | Iterable[int],
+        batch_size: int,
+        drop_last: bool = False,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)  # type: ignore[arg-type]
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"expected num_replicas >= 1 and 0 <= rank < num_replicas, "
+                f"got num_replicas={num_replicas}, rank={rank}"
+            )
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+
+    @property
+    def global_batch_size(self) -> int:
+        """Examples per step over all processes."""
+        return self.batch_size * self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch``'s order (forwarded to the index sampler)."""
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def _current_epoch(self) -> int:
+        # Lightning calls set_epoch on batch_sampler.sampler only; follow it from there.
+        return int(getattr(self.sampler, "epoch", self.epoch))
+
+    def _global_batches(self) -> list[np.ndarray]:
+        indices = np.fromiter(iter(self.sampler), dtype=np.int64)
+        return self._cut(indices)
+
+    def _cut(self, indices: np.ndarray) -> list[np.ndarray]:
+        size = self.global_batch_size
+        batches = [indices[b : b + size] for b in range(0, len(indices), size)]
+        return [b for b in batches if len(b) == size or not self.drop_last]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self._global_batches():
+            yield rank_slice(batch, self.num_replicas, self.rank).tolist()
+
+    def __len__(self) -> int:
+        return self._count(len(self.sampler))  # type: ignore[arg-type]
+
+    def _count(self, n: int) -> int:
+        size = self.global_batch_size
+        return n // size if self.drop_last else -(-n // size)
+
+
+class BucketBatchSampler(ShardedBatchSampler):
     """Batches of similar-length examples: the replacement for ``BucketIterator``.
 
     The index ``sampler`` is read in pools of ``batch_size * bucket_size_multiplier``
@@ -243,19 +348,22 @@ class BucketBatchSampler(BatchSampler):
     sequential one and ``bucket_size_multiplier=None`` (one pool) it gives the least
     padding possible, which suits evaluation.
 
-    Distributed training: pass a ``DistributedSampler`` (or let Lightning inject one;
-    this class keeps ``BatchSampler``'s ``(sampler, batch_size, drop_last)`` signature
-    for that). Each rank then buckets its own disjoint share of the indices, and every
-    rank yields the same number of batches.
+    Distributed training: with ``num_replicas``/``rank`` the pools and batches are
+    those of ``batch_size * num_replicas`` and each rank takes its slice of every batch
+    (see :class:`ShardedBatchSampler`), so each step's slices are similar in length.
+    The class keeps ``BatchSampler``'s ``(sampler, batch_size, drop_last)`` signature, so
+    Lightning can also inject its ``DistributedSampler``; each rank then buckets its own
+    disjoint share.
 
     Arguments:
         sampler: yields dataset indices (:class:`SeededSampler`, ``DistributedSampler``).
-        batch_size: examples per batch.
+        batch_size: examples per batch (and process).
         drop_last: drop each pool's last, smaller batch.
         lengths: length of every example in the dataset (indexed by dataset index).
         bucket_size_multiplier: batches per pool (``None``: one pool for everything).
         shuffle: shuffle the batch order.
         seed: for the batch order.
+        num_replicas, rank: the processes of a distributed run, and this one.
 
     Example::
 
@@ -275,8 +383,10 @@ class BucketBatchSampler(BatchSampler):
         bucket_size_multiplier: int | None = 100,
         shuffle: bool = True,
         seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
-        super().__init__(sampler, batch_size, drop_last)  # type: ignore[arg-type]
+        super().__init__(sampler, batch_size, drop_last, num_replicas=num_replicas, rank=rank)
         if bucket_size_multiplier is not None and bucket_size_multiplier < 1:
             raise ValueError(
                 f"bucket_size_multiplier must be >= 1 or None, got {bucket_size_multiplier}"
@@ -285,7 +395,6 @@ class BucketBatchSampler(BatchSampler):
         self.bucket_size_multiplier = bucket_size_multiplier
         self.shuffle = shuffle
         self.seed = seed
-        self.epoch = 0
 
     @classmethod
     def from_lengths(
@@ -302,73 +411,40 @@ class BucketBatchSampler(BatchSampler):
     ) -> BucketBatchSampler:
         """A bucketing sampler over a whole dataset (or one rank's shard of it).
 
-        With ``num_replicas``/``rank`` set, indices are sharded with a
-        ``DistributedSampler`` (same seed on every rank).
+        With ``num_replicas``/``rank`` set, every step's batch is split across the
+        ranks (same seed on every rank).
         """
-        n = len(lengths)
-        sampler: Sampler[int]
-        if num_replicas is not None and num_replicas > 1:
-            sampler = DistributedSampler(
-                range(n),  # type: ignore[arg-type]  # only len() is used
-                num_replicas=num_replicas,
-                rank=rank or 0,
-                shuffle=shuffle,
-                seed=seed,
-                drop_last=drop_last,
-            )
-        else:
-            sampler = SeededSampler(n, shuffle=shuffle, seed=seed)
         return cls(
-            sampler,
+            SeededSampler(len(lengths), shuffle=shuffle, seed=seed),
             batch_size,
             drop_last,
             lengths=lengths,
             bucket_size_multiplier=bucket_size_multiplier,
             shuffle=shuffle,
             seed=seed,
+            num_replicas=num_replicas or 1,
+            rank=rank or 0,
         )
 
-    def set_epoch(self, epoch: int) -> None:
-        """New buckets and batch order for ``epoch`` (forwarded to the index sampler)."""
-        self.epoch = epoch
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
+    def _pool_size(self, n: int) -> int:
+        if self.bucket_size_multiplier is None:
+            return max(n, 1)
+        return self.global_batch_size * self.bucket_size_multiplier
 
-    def _current_epoch(self) -> int:
-        # Lightning calls set_epoch on batch_sampler.sampler only; follow it from there.
-        return int(getattr(self.sampler, "epoch", self.epoch))
-
-    def _batches(self) -> list[np.ndarray]:
+    def _global_batches(self) -> list[np.ndarray]:
         indices = np.fromiter(iter(self.sampler), dtype=np.int64)
-        pool = (
-            len(indices)
-            if self.bucket_size_multiplier is None
-            else (self.batch_size * self.bucket_size_multiplier)
-        )
+        pool = self._pool_size(len(indices))
         batches: list[np.ndarray] = []
-        for start in range(0, len(indices), max(pool, 1)):
+        for start in range(0, len(indices), pool):
             chunk = indices[start : start + pool]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            for b in range(0, len(chunk), self.batch_size):
-                batch = chunk[b : b + self.batch_size]
-                if len(batch) == self.batch_size or not self.drop_last:
-                    batches.append(batch)
+            batches += self._cut(chunk[np.argsort(self.lengths[chunk], kind="stable")])
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self._current_epoch(), 1])
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in self._batches():
-            yield batch.tolist()
-
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]
-        if self.bucket_size_multiplier is None:
-            pools = [n]
-        else:
-            pool = self.batch_size * self.bucket_size_multiplier
-            pools = [pool] * (n // pool) + ([n % pool] if n % pool else [])
-        if self.drop_last:
-            return sum(p // self.batch_size for p in pools)
-        return sum(-(-p // self.batch_size) for p in pools)
+        pool = self._pool_size(n)
+        pools = [pool] * (n // pool) + ([n % pool] if n % pool else [])
+        return sum(self._count(p) for p in pools)

@@ -6,8 +6,8 @@ module                 holds
 :mod:`.tasks`          :data:`TASKS`: loss, metrics and baselines per input/output pattern
 :mod:`.module`         :class:`SequenceTaskModule`, the LightningModule (one shared step)
 :mod:`.run`            :func:`train`, :func:`load_run`, :func:`evaluate`: the run directory
-:mod:`.callbacks`      epoch history and safetensors checkpoints
-:mod:`.checkpoint`     weights and optimiser state as safetensors + JSON (nothing pickled)
+:mod:`.callbacks`      Lightning plugins of a run: last checkpoint, checkpoint IO, history, ...
+:mod:`.checkpoint`     run files as safetensors + JSON (nothing pickled), written atomically
 :mod:`.predict`        a saved run applied to raw inputs
 :mod:`.tbptt`          truncated BPTT windows and state carried across batches
 =====================  ===========================================================

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnnkit.training.checkpoint import atomic_path
+
 _METRIC_LABELS = {
     "loss": "loss",
     "acc": "accuracy",
@@ -154,5 +156,6 @@ def plot_captions(
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
-    fig.savefig(path, dpi=110)  # a Figure outside pyplot is freed with its last reference
+    with atomic_path(path) as tmp:  # same suffix: savefig picks the format by it
+        fig.savefig(tmp, dpi=110)  # a Figure outside pyplot is freed with its last reference
     return path

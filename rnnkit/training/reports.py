@@ -18,6 +18,7 @@ from torch import nn
 
 from rnnkit.registry import Registry
 from rnnkit.training import plots
+from rnnkit.training.checkpoint import write_text
 from rnnkit.training.metrics import confusion_matrix
 
 Report = Callable[[Any, Any, nn.Module, Any, Path], dict[str, Path]]
@@ -90,7 +91,7 @@ def language_model_report(
             prompt = join.join(vocab.decode(row[:prompt_len]))
             lines += [f"[prompt] {prompt!r}", text, ""]
     path = run_dir / "samples.txt"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return {"samples": path}
 
 
@@ -111,7 +112,7 @@ def seq2seq_report(
         got = decode_target(target_vocab, row)
         lines.append(f"{'ok ' if got == expected else 'ERR'} {source!r} => {got!r} | {expected!r}")
     files = {"samples": run_dir / "samples.txt"}
-    files["samples"].write_text("\n".join(lines) + "\n")
+    write_text(files["samples"], "\n".join(lines) + "\n")
     if weights is not None:
         out_len = len(decode_target(target_vocab, tokens[0])) + 1  # + EOS step
         source_tokens = dm.source_vocab.decode(ids[0])
@@ -204,7 +205,7 @@ def tagging_report(
             "",
         ]
     path = run_dir / "samples.txt"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return {"samples": path}
 
 

@@ -6,17 +6,28 @@ A run directory holds::
     model.safetensors    the best epoch's weights (by the task's monitored value)
     data_state.json      what the data pipeline learnt from the training split
                          (vocabulary, class names, scalers) — never the data itself
-    metrics.json         test metrics on the held-out split (+ baselines where they apply)
-    history.json         train/validation loss and metrics per epoch
+    history.json         train/validation loss, metrics and learning rate per epoch
+    checkpoints/last.safetensors
+                         the whole training state after the last completed epoch:
+                         weights, optimiser, schedule, early stopping, loop counters,
+                         history, random states (``rnnkit train --resume``)
     curves.png           train vs validation loss and main metric per epoch
     <task plots>         confusion matrix, forecast vs actual, samples, attention, ...
-    resume/              last epoch's weights, optimiser state and progress
+    metrics.json         test metrics on the held-out split (+ baselines where they
+                         apply); written last, so a run with it is finished
     logs/metrics.csv     Lightning's CSV log
+
+Every file is written atomically (:func:`~rnnkit.training.checkpoint.atomic_path`),
+and only by global rank zero under distributed training. A run that fails before
+its first epoch ends is removed; a later failure leaves a run that ``--resume``
+continues from its last epoch.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,8 +35,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from torch import nn
 
 from rnnkit.config import (
@@ -39,13 +52,33 @@ from rnnkit.config import (
     run_config_to_dict,
     save_yaml,
 )
-from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
-from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
-from rnnkit.training.module import SequenceTaskModule
+from rnnkit.training.callbacks import (
+    BestWeights,
+    DivergenceGuard,
+    EarlyStopping,
+    EpochHistory,
+    LastCheckpoint,
+    RandomState,
+    SafetensorsIO,
+)
+from rnnkit.training.checkpoint import (
+    TEMPORARY_GLOB,
+    DamagedFileError,
+    atomic_path,
+    load_checkpoint,
+    load_json,
+    load_weights,
+    save_json,
+)
+from rnnkit.training.module import SequenceTaskModule, check_optimizer
 from rnnkit.training.tasks import TASKS, Task
 
 CONFIG_FILE, WEIGHTS_FILE, DATA_STATE_FILE = "config.yaml", "model.safetensors", "data_state.json"
 METRICS_FILE, HISTORY_FILE, CURVES_FILE = "metrics.json", "history.json", "curves.png"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/{LastCheckpoint.NAME}{LastCheckpoint.FILE_EXTENSION}"
+RUN_DIR_ENV = "RNNKIT_RUN_DIR"
+"""The environment variable that names the run directory to every process of a run."""
 
 
 @dataclass
@@ -58,7 +91,7 @@ class RunResult:
         metrics: test metrics (held-out split).
         epochs: epochs trained in total.
         seconds: wall time of this call.
-        files: the files written, by role.
+        files: the files written, by role (empty on processes other than rank zero).
     """
 
     run_dir: Path
@@ -67,6 +100,19 @@ class RunResult:
     epochs: int
     seconds: float
     files: dict[str, Path] = field(default_factory=dict)
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is global rank zero: the one that writes the run directory.
+
+    Lightning's rank: from the launcher's variables (``RANK``, ``LOCAL_RANK``,
+    ``SLURM_PROCID``) until training starts, then the strategy's. A process of a
+    later node (``NODE_RANK`` > 0) is never rank zero.
+    """
+    from lightning.pytorch.utilities import rank_zero_only
+
+    node = os.environ.get("NODE_RANK", "0") or "0"
+    return getattr(rank_zero_only, "rank", 0) == 0 and node == "0"
 
 
 # -- building the pieces ------------------------------------------------------------
@@ -140,32 +186,33 @@ def _trainer(
 ) -> L.Trainer:
     """The Trainer: the recipe's ``train.trainer`` arguments and the ones rnnkit sets
     itself (``rnnkit.config.CONTROLLED``, which a recipe cannot set)."""
+    arguments = config.train.trainer_arguments()
+    plugins = arguments.pop("plugins", None) or []
+    callbacks = list(callbacks)
+    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        callbacks.append(LastCheckpoint(run_dir / CHECKPOINT_DIR))
     return L.Trainer(
-        **config.train.trainer_arguments(),
+        **arguments,
         max_epochs=max_epochs,
         enable_progress_bar=config.train.progress_bar,
         enable_model_summary=config.train.progress_bar,
-        enable_checkpointing=False,  # Lightning's checkpoints are pickles; ours are not
+        enable_checkpointing=True,
+        plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
+        use_distributed_sampler=False,  # the DataModules shard every split themselves
         logger=CSVLogger(save_dir=str(run_dir), name="logs", version=log_version),
         callbacks=callbacks,
         default_root_dir=str(run_dir),
     )
 
 
-def _callbacks(
-    config: RunConfig, task: Task, run_dir: Path, state: dict[str, Any]
-) -> list[L.Callback]:
-    offset = int(state.get("epochs_completed", 0))
+def _callbacks(config: RunConfig, task: Task, run_dir: Path) -> list[L.Callback]:
+    """The run's callbacks, in the order their epoch-end hooks must run: the guard
+    before anything writes, the checkpoint (moved last by Lightning) after all."""
     callbacks: list[L.Callback] = [
-        EpochHistory(run_dir / HISTORY_FILE, epoch_offset=offset),
-        SafetensorsCheckpoint(
-            run_dir,
-            monitor=task.monitor,
-            mode=task.mode,
-            epoch_offset=offset,
-            best=state.get("best"),
-            step_offset=int(state.get("global_step", 0)),
-        ),
+        DivergenceGuard(run_dir / WEIGHTS_FILE),
+        BestWeights(run_dir / WEIGHTS_FILE, monitor=task.monitor, mode=task.mode),
+        EpochHistory(run_dir / HISTORY_FILE),
+        RandomState(),
     ]
     if config.train.early_stopping_patience is not None:
         callbacks.append(
@@ -175,6 +222,7 @@ def _callbacks(
         )
     if config.train.gradflow_every:
         callbacks.append(_gradflow_callback(config.train.gradflow_every, run_dir))
+    callbacks.append(LastCheckpoint(run_dir / CHECKPOINT_DIR))
     return callbacks
 
 
@@ -193,90 +241,205 @@ def train(
 ) -> RunResult:
     """Train a model as ``config`` says, test it on the held-out split, write the run.
 
+    Under distributed training (``train.trainer.strategy``) every process calls this
+    with the same ``run_dir``; rank zero writes the files.
+
     Arguments:
         config: the run config (a recipe, possibly with overrides).
         run_dir: the run directory (created; for ``resume``, an existing run).
         data_dir: where the datasets live (default: the data pipeline's own lookup).
-        resume: continue an interrupted or finished run from its ``resume/`` state up
-            to ``config.train.max_epochs`` epochs in total.
+        resume: continue a run from its last completed epoch
+            (``checkpoints/last.safetensors``, restored exactly) up to
+            ``config.train.max_epochs`` epochs in total; a run killed before its
+            first epoch ended starts again, and a run that trained all its epochs
+            but was not tested yet is tested.
 
     Returns:
         A :class:`RunResult`.
+
+    Raises:
+        FileExistsError: a new run's ``run_dir`` is not empty.
+        ConfigError: a resumed run has nothing left to train.
+        TrainingDiverged: a loss, metric or weight stopped being finite (the files
+            keep the last good epoch).
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    state: dict[str, Any] = load_json(run_dir / "resume" / "state.json") if resume else {}
-    if not resume:
-        _new_run_dir(run_dir)
-    L.seed_everything(
-        config.seed + int(state.get("epochs_completed", 0)), workers=True, verbose=False
-    )
+    checkpoint = _resume_point(run_dir) if resume else None
+    writer = is_rank_zero()
+    if writer and not resume:
+        _refuse_used_run_dir(run_dir)
+    existed = run_dir.exists()
+    try:
+        result = _train(config, run_dir, data_dir, checkpoint, resume=resume)
+    except BaseException:
+        if writer and not resume and not (run_dir / CHECKPOINT_FILE).exists():
+            _remove_failed_run(run_dir, existed)
+        raise
+    return replace(result, seconds=time.perf_counter() - start)
+
+
+def _train(
+    config: RunConfig,
+    run_dir: Path,
+    data_dir: str | Path | None,
+    checkpoint: Path | None,
+    *,
+    resume: bool,
+) -> RunResult:
+    check_optimizer(config.optimizer)
+    L.seed_everything(config.seed, workers=True, verbose=False)
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")
     _check_splits(datamodule, config)
-    if resume:
+    if resume and (run_dir / DATA_STATE_FILE).is_file():
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
     task.bind(datamodule)
     config = resolve(config, datamodule, task)
-    model = build_model(config.model)
-    optimizer_state = None
-    if resume:
-        load_weights(model, run_dir / "resume" / WEIGHTS_FILE)
-        optimizer_state = load_optimizer(run_dir / "resume")
-    save_yaml(run_config_to_dict(config), run_dir / CONFIG_FILE)
+    module = SequenceTaskModule(
+        build_model(config.model), task, config.optimizer, max_epochs=config.train.max_epochs
+    )
+    callbacks = _callbacks(config, task, run_dir)
+    done, stopped = _progress(checkpoint, config, callbacks) if checkpoint else (0, False)
+    if is_rank_zero():
+        _write_run_start(run_dir, config, datamodule)
+    version = f"resumed-at-epoch-{done}" if done else ""  # keep the earlier sessions' logs
+    trainer = _trainer(config, run_dir, callbacks, config.train.max_epochs, version)
+    _check_shardable(datamodule, config, trainer.world_size)
+    if not stopped and done < config.train.max_epochs:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
+    record = _test(trainer, module, datamodule, run_dir)
+    epochs = _epochs_done(load_checkpoint(run_dir / CHECKPOINT_FILE))
+    files: dict[str, Path] = {}
+    if is_rank_zero():
+        files = _report(config, task, module, datamodule, run_dir)
+        save_json({**record, "epochs": epochs}, run_dir / METRICS_FILE)  # last: the run is done
+    metrics = {k: v for k, v in record.items() if k not in ("split", "examples")}
+    return RunResult(run_dir, config, metrics, epochs, 0.0, files)
+
+
+def _write_run_start(run_dir: Path, config: RunConfig, datamodule: Any) -> None:
+    """The files a run writes before it trains: its resolved config and data state."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in run_dir.rglob(TEMPORARY_GLOB):  # of a process killed mid-write
+        leftover.unlink(missing_ok=True)
+    with atomic_path(run_dir / CONFIG_FILE) as tmp:
+        save_yaml(run_config_to_dict(config), tmp)
     save_json(datamodule.state_dict(), run_dir / DATA_STATE_FILE)
 
-    remaining = config.train.max_epochs - int(state.get("epochs_completed", 0))
-    if remaining <= 0:
+
+def _resume_point(run_dir: Path) -> Path | None:
+    """The checkpoint to resume ``run_dir`` from (``None``: killed before one was taken)."""
+    read_run_config(run_dir)
+    last = run_dir / CHECKPOINT_FILE
+    if last.is_file():
+        return last
+    if (run_dir / "resume").is_dir():
         raise ConfigError(
-            f"{run_dir} already trained {state['epochs_completed']} epochs; raise "
-            f"train.max_epochs (now {config.train.max_epochs}) to train more"
+            f"{run_dir / 'resume'} holds an earlier rnnkit's resume state (weights, optimiser "
+            "and progress in separate files), which cannot continue a run exactly; train the "
+            "run again (its model.safetensors still works with evaluate and predict)"
         )
-    module = SequenceTaskModule(
-        model,
-        task,
-        config.optimizer,
-        max_epochs=config.train.max_epochs,
-        optimizer_state=optimizer_state,
-    )
-    done = int(state.get("epochs_completed", 0))
-    version = f"resumed-at-epoch-{done}" if resume else ""  # keep the earlier sessions' logs
-    trainer = _trainer(
-        config, run_dir, _callbacks(config, task, run_dir, state), remaining, version
-    )
-    trainer.fit(module, datamodule=datamodule)
-    metrics = _test(trainer, module, datamodule, run_dir)
-    files = _report(config, task, module, datamodule, run_dir)
-    epochs = int(load_json(run_dir / "resume" / "state.json")["epochs_completed"])
-    return RunResult(run_dir, config, metrics, epochs, time.perf_counter() - start, files)
+    return None
 
 
-def _new_run_dir(run_dir: Path) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()):
+def _progress(checkpoint: Path, config: RunConfig, callbacks: list[L.Callback]) -> tuple[int, bool]:
+    """``(epochs completed, stopped early)`` of a checkpoint; an error if the run is done."""
+    state = load_checkpoint(checkpoint)
+    done = _epochs_done(state)
+    stopping = [c for c in callbacks if isinstance(c, EarlyStopping)]
+    stopped = bool(stopping) and stopping[0].stopped(
+        state.get("callbacks", {}).get(stopping[0].state_key, {})
+    )
+    run_dir = checkpoint.parent.parent
+    if (stopped or done >= config.train.max_epochs) and _tested(run_dir, done):
+        if stopped:
+            raise ConfigError(
+                f"{run_dir} stopped early after {done} epochs ({stopping[0].monitor} did not "
+                f"improve for {stopping[0].patience}); raise train.early_stopping_patience "
+                "to train on"
+            )
+        raise ConfigError(
+            f"{run_dir} already trained {done} epochs; raise train.max_epochs "
+            f"(now {config.train.max_epochs}) to train more"
+        )
+    return done, stopped
+
+
+def _epochs_done(checkpoint: dict[str, Any]) -> int:
+    """Training epochs completed when ``checkpoint`` was taken (at an epoch's end)."""
+    return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["total"]["processed"])
+
+
+def _tested(run_dir: Path, epochs: int) -> bool:
+    """Whether ``metrics.json`` is there and tested the run after ``epochs`` epochs."""
+    path = run_dir / METRICS_FILE
+    return path.is_file() and load_json(path).get("epochs") == epochs
+
+
+def _refuse_used_run_dir(run_dir: Path) -> None:
+    """A new run needs an empty directory (a killed write's hidden leftover counts as empty)."""
+    if run_dir.exists() and any(not p.match(TEMPORARY_GLOB) for p in run_dir.iterdir()):
         raise FileExistsError(
-            f"run directory {run_dir} exists and is not empty; choose another --out "
-            "or resume it with --resume"
+            f"run directory {run_dir} exists and is not empty; choose another --out, "
+            f"or continue it with `rnnkit train --resume {run_dir}`"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _remove_failed_run(run_dir: Path, existed: bool) -> None:
+    """Remove what a run that failed before its first checkpoint wrote: there is
+    nothing to resume, and a rerun with the same ``--out`` should find room."""
+    if not run_dir.is_dir():
+        return
+    if not existed:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for child in run_dir.iterdir():  # the directory was empty (else it was refused)
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _check_shardable(datamodule: Any, config: RunConfig, processes: int) -> None:
+    """Every process needs at least one example of every split."""
+    small = {name: n for name, n in datamodule.split_sizes.items() if n < processes}
+    if small:
+        raise ConfigError(
+            f"data {config.data.name!r}: {processes} processes need at least {processes} "
+            f"examples in every split, got {small}; use more data or fewer devices"
+        )
 
 
 def _test(
     trainer: L.Trainer, module: SequenceTaskModule, datamodule: Any, run_dir: Path
-) -> dict[str, float]:
-    """Test the best epoch's weights on the held-out split; writes ``metrics.json``."""
+) -> dict[str, Any]:
+    """Test the best epoch's weights on the held-out split: the ``metrics.json`` record."""
+    trainer.strategy.barrier("rnnkit-best-weights")  # rank zero has written them
     best = run_dir / WEIGHTS_FILE
     if best.exists():
         load_weights(module.model, best)
+    if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        trainer.loggers = []  # new processes would start logs/metrics.csv over
     results = trainer.test(module, datamodule=datamodule, verbose=False)
+    _end_process_group()
+    datamodule.trainer = None  # baselines and reports read whole splits, not one rank's share
     metrics = {k: float(v) for k, v in sorted(results[0].items())} if results else {}
     metrics.update(module.task.baseline_metrics(datamodule))
-    save_json(
-        {"split": _split_name(datamodule), "examples": datamodule.test_size, **metrics},
-        run_dir / METRICS_FILE,
-    )
-    return metrics
+    return {"split": _split_name(datamodule), "examples": datamodule.test_size, **metrics}
+
+
+def _end_process_group() -> None:
+    """Leave the distributed process group once the processes have nothing more to do
+    together: what follows (baselines, reports) runs on each process alone, and a
+    metric would otherwise wait for the others to sync. Lightning opens it again for
+    another ``fit``."""
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized():
+        distributed.barrier()
+        distributed.destroy_process_group()
 
 
 def _split_name(datamodule: Any) -> str:
@@ -339,6 +502,26 @@ class LoadedRun:
     data_state: dict[str, Any]
 
 
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run directory's ``config.yaml`` as a mapping.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no ``config.yaml``.
+        DamagedFileError: it is not valid YAML.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not an rnnkit run: {CONFIG_FILE} is missing "
+            "(train one with `rnnkit train`)"
+        )
+    try:
+        return load_yaml(path)
+    except yaml.YAMLError as err:
+        reason = str(err).splitlines()[0]
+        raise DamagedFileError(path, f"not valid YAML: {reason}") from None
+
+
 def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild a trained model from a run directory (no dataset files needed)."""
     run_dir = Path(run_dir)
@@ -348,7 +531,7 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
                 f"{run_dir} is not a finished rnnkit run: {name} is missing "
                 "(train one with `rnnkit train`)"
             )
-    config = run_config_from_dict(load_yaml(run_dir / CONFIG_FILE))
+    config = run_config_from_dict(read_run_config(run_dir))
     model = build_model(config.model)
     load_weights(model, run_dir / WEIGHTS_FILE)
     model.to(map_location).eval()
@@ -360,7 +543,11 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
 def evaluate(
     run_dir: str | Path, *, data_dir: str | Path | None = None, progress_bar: bool = False
 ) -> dict[str, float]:
-    """Re-test a run's best weights on its held-out split; rewrites ``metrics.json``."""
+    """Re-test a run's best weights on its held-out split; rewrites ``metrics.json``.
+
+    The test runs on one device of the run's accelerator.
+    """
+    run_dir = Path(run_dir)
     loaded = load_run(run_dir)
     config = loaded.config
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
@@ -369,13 +556,17 @@ def evaluate(
     datamodule.load_state_dict(loaded.data_state)
     loaded.task.bind(datamodule)
     module = SequenceTaskModule(loaded.model, loaded.task, config.optimizer)
-    arguments = config.train.trainer_arguments()
     trainer = L.Trainer(
-        accelerator=arguments["accelerator"],  # the devices the run trained on
-        devices=arguments["devices"],
+        accelerator=config.train.trainer_arguments()["accelerator"],
+        devices=1,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
     )
-    return _test(trainer, module, datamodule, Path(run_dir))
+    record = _test(trainer, module, datamodule, run_dir)
+    last = run_dir / CHECKPOINT_FILE
+    if last.is_file():
+        record["epochs"] = _epochs_done(load_checkpoint(last))
+    save_json(record, run_dir / METRICS_FILE)
+    return {k: v for k, v in record.items() if k not in ("split", "examples", "epochs")}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from rnnkit.cli import COMMANDS, Command, build_parser, main, register
+from rnnkit.config import ConfigError
 
 
 def test_python_dash_m_runs_info() -> None:
@@ -50,3 +53,21 @@ def test_a_config_error_is_one_line_and_exit_status_2(
     err = capsys.readouterr().err
     assert err.startswith("rnnkit train: error: train.") and expected in err
     assert err.count("\n") == 1
+
+
+def test_every_process_of_a_run_finds_the_same_run_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rnnkit.cli.train import run_directory
+
+    for name in ("RNNKIT_RUN_DIR", "WORLD_SIZE", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    args = argparse.Namespace(resume=None, out=None)
+    assert run_directory(args, "digits").parent == Path("runs")  # time-stamped
+    monkeypatch.setenv("WORLD_SIZE", "4")  # torchrun: no process can pick a time for all
+    with pytest.raises(ConfigError, match=r"4 processes were launched .* name one with --out"):
+        run_directory(args, "digits")
+    monkeypatch.setenv("RNNKIT_RUN_DIR", str(tmp_path / "shared"))  # set by rnnkit for DDP
+    assert run_directory(args, "digits") == tmp_path / "shared"
+    args.out = tmp_path / "given"
+    assert run_directory(args, "digits") == tmp_path / "given"

@@ -77,6 +77,19 @@ def test_bad_overrides(overrides: list[str], match: str) -> None:
         (["seed=x"], "seed: expected int, got str 'x'"),
         (["name=3"], "name: expected str, got int 3"),
         (["train.trainer=5"], "train.trainer: expected a mapping, got int 5"),
+        (["train.max_epochs=0"], "train.max_epochs: expected an integer >= 1, got 0"),
+        (
+            ["train.early_stopping_patience=-1"],
+            "train.early_stopping_patience: expected an integer >= 0, got -1",
+        ),
+        (["train.gradflow_every=0"], "train.gradflow_every: expected an integer >= 1, got 0"),
+        (["optimizer.lr=-1"], "optimizer.lr: expected a number > 0, got -1.0"),
+        (["optimizer.lr=.nan"], "optimizer.lr: expected a number > 0, got nan"),
+        (
+            ["optimizer.weight_decay=-0.1"],
+            "optimizer.weight_decay: expected a number >= 0, got -0.1",
+        ),
+        (["optimizer.patience=-2"], "optimizer.patience: expected an integer >= 0, got -2"),
     ],
 )
 def test_errors_name_the_key_as_the_recipe_spells_it(overrides: list[str], message: str) -> None:

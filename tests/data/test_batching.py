@@ -14,6 +14,7 @@ from rnnkit.data import (
     BucketBatchSampler,
     PadCollate,
     SeededSampler,
+    ShardedBatchSampler,
     pack_batch,
     pad_collate,
     padding_fraction,
@@ -191,3 +192,46 @@ def test_seeded_sampler() -> None:
     s.set_epoch(2)
     assert list(s) != first
     assert list(SeededSampler(4, shuffle=False)) == [0, 1, 2, 3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 120), st.integers(1, 4), st.integers(1, 9), st.integers(0, 3), st.booleans())
+def test_each_step_of_the_shards_is_one_big_batch(n, replicas, batch_size, seed, bucket) -> None:
+    """Rank ``r``'s step ``j`` is slice ``r`` of the batch one process with
+    ``batch_size * replicas`` takes at step ``j``: together the step sees the same
+    examples (and, where the batch splits evenly, nothing twice)."""
+    lengths = np.random.default_rng(seed).integers(1, 30, size=n)
+
+    def sampler(size: int, replicas: int, rank: int):
+        order = SeededSampler(n, seed=seed)
+        if bucket:
+            return BucketBatchSampler(
+                order, size, lengths=lengths, bucket_size_multiplier=2, seed=seed,
+                num_replicas=replicas, rank=rank,
+            )  # fmt: skip
+        return ShardedBatchSampler(order, size, num_replicas=replicas, rank=rank)
+
+    big = list(sampler(batch_size * replicas, 1, 0))
+    shards = [list(sampler(batch_size, replicas, r)) for r in range(replicas)]
+    assert all(len(s) == len(big) == len(sampler(batch_size, replicas, 0)) for s in shards)
+    for step, whole in enumerate(big):
+        parts = [s[step] for s in shards]
+        assert len({len(p) for p in parts}) == 1  # equal steps: DDP's mean is the big mean
+        seen = [i for p in parts for i in p]
+        assert set(seen) == set(whole) and len(seen) - len(whole) < replicas
+        if len(whole) % replicas == 0:
+            assert sorted(seen) == sorted(whole)
+
+
+def test_a_shard_follows_the_epoch() -> None:
+    shard = ShardedBatchSampler(SeededSampler(20, seed=1), 3, num_replicas=2, rank=1)
+    first = list(shard)
+    shard.sampler.set_epoch(1)  # what Lightning calls every epoch
+    assert list(shard) != first
+    shard.set_epoch(0)
+    assert list(shard) == first
+
+
+def test_a_shard_needs_a_rank_among_the_replicas() -> None:
+    with pytest.raises(ValueError, match=r"0 <= rank < num_replicas, got num_replicas=2, rank=2"):
+        ShardedBatchSampler(range(4), 2, num_replicas=2, rank=2)

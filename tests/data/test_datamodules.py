@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -115,3 +116,47 @@ def test_lightning_fit_on_text_and_checkpointed_vocab(tmp_path: Path) -> None:
     state = checkpoint["IMDBDataModule"]
     json.dumps(state)
     assert state["vocab"]["tokens"] == list(dm.vocab.tokens)
+
+
+def _ids(loader: object) -> list[list[int]]:
+    return [list(batch) for batch in loader.batch_sampler]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bucket", [False, True])
+def test_the_loaders_shard_every_split_across_processes(tmp_path: Path, bucket: bool) -> None:
+    """Two processes with batch b: each training step together is the one-process
+    batch of 2b; validation and test are split disjointly and completely."""
+    if bucket:
+        make_archive(tmp_path)
+        dm = IMDBDataModule(data_dir=tmp_path, batch_size=2, val_fraction=0.2)
+        with pytest.warns(UserWarning):  # the home-made archive's digest
+            dm.prepare_data()
+    else:
+        dm = DigitsDataModule(batch_size=4, limit=60)
+    dm.setup()
+    dm.batch_size *= 2
+    big = _ids(dm.train_dataloader())
+    dm.batch_size //= 2
+    shards = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)  # type: ignore[assignment]
+        shards.append((_ids(dm.train_dataloader()), _ids(dm.val_dataloader())))
+    dm.trainer = None
+    assert len(shards[0][0]) == len(shards[1][0]) == len(big)
+    for step, whole in enumerate(big):
+        assert set(shards[0][0][step]) | set(shards[1][0][step]) == set(whole)
+    val = [i for shard in shards for batch in shard[1] for i in batch]
+    assert sorted(val) == list(range(dm.val_size))
+
+
+def test_starting_an_epoch_leaves_the_global_random_state_alone() -> None:
+    dm = DigitsDataModule(batch_size=8, limit=40)
+    dm.setup()
+    before = torch.get_rng_state()
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        next(iter(loader))
+    assert torch.equal(torch.get_rng_state(), before)  # dropout masks stay reproducible
+    loader = dm.train_dataloader()
+    first = [b.targets.tolist() for b in loader]
+    loader.batch_sampler.sampler.set_epoch(1)  # type: ignore[union-attr]
+    assert [b.targets.tolist() for b in loader] != first

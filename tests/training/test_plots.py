@@ -23,7 +23,7 @@ from rnnkit.training import plots as training_plots
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, re, sys
     from pathlib import Path
 
     import matplotlib
@@ -34,7 +34,10 @@ SCRIPT = textwrap.dedent(
     savefig = Figure.savefig
 
     def recording_savefig(fig, path, **kwargs):
-        drawn.append({"file": Path(path).name, **summary(fig)})
+        # A figure is saved to a hidden temporary name first (atomic_path): record the
+        # file it becomes.
+        name = re.sub(r"^\\.(.+)\\.tmp-\\d+(\\.\\w+)$", r"\\1\\2", Path(path).name)
+        drawn.append({"file": name, **summary(fig)})
         return savefig(fig, path, **kwargs)
 
     def summary(fig):

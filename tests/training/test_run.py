@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
+from safetensors.torch import load_file
 
+from rnnkit.cli import main
 from rnnkit.config import TRAINER_DEFAULTS, ConfigError, apply_overrides, run_config_from_dict
 from rnnkit.recipes import load_recipe
-from rnnkit.training.run import _trainer, evaluate, fill_defaults, load_run, train
+from rnnkit.training import run as run_module
+from rnnkit.training.callbacks import LastCheckpoint, SafetensorsIO
+from rnnkit.training.checkpoint import DamagedFileError, load_checkpoint
+from rnnkit.training.module import SequenceTaskModule
+from rnnkit.training.run import (
+    CHECKPOINT_FILE,
+    _epochs_done,
+    _trainer,
+    evaluate,
+    fill_defaults,
+    load_run,
+    train,
+)
 
 TINY = [
     "data.limit=120",
@@ -65,10 +81,8 @@ def test_resume_continues_the_epochs(tmp_path: Path) -> None:
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert (run / "logs" / "metrics.csv").is_file()  # the first session's log is kept
     assert (run / "logs" / "resumed-at-epoch-1" / "metrics.csv").is_file()
-    state = json.loads((run / "resume" / "state.json").read_text())
-    assert (
-        state["epochs_completed"] == 3 and state["global_step"] == 3 * 6
-    )  # 96 training digits / 16
+    state = load_checkpoint(run / CHECKPOINT_FILE)
+    assert _epochs_done(state) == 3 and state["global_step"] == 3 * 6  # 96 training digits / 16
     with pytest.raises(ConfigError, match="already trained 3 epochs"):
         train(_config("train.max_epochs=3"), run_dir=run, resume=True)
 
@@ -76,7 +90,7 @@ def test_resume_continues_the_epochs(tmp_path: Path) -> None:
 def test_trainer_arguments_from_the_recipe_reach_the_trainer(tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(_config("train.max_epochs=1", "train.trainer.accumulate_grad_batches=2"), run_dir=run)
-    state = json.loads((run / "resume" / "state.json").read_text())
+    state = load_checkpoint(run / CHECKPOINT_FILE)
     assert state["global_step"] == 3  # 96 training digits / 16 = 6 batches, a step every 2
     saved = yaml.safe_load((run / "config.yaml").read_text())["train"]["trainer"]
     assert saved == {**TRAINER_DEFAULTS, "num_sanity_val_steps": 0, "accumulate_grad_batches": 2}
@@ -94,7 +108,10 @@ def test_the_trainer_has_the_recipes_arguments_and_rnnkits_own(tmp_path: Path) -
     assert trainer.max_steps == 7 and trainer.num_sanity_val_steps == 0  # the recipe's
     assert trainer.gradient_clip_val == 1.0 and trainer.log_every_n_steps == 20  # defaults
     assert trainer.max_epochs == 5 and isinstance(trainer.logger, CSVLogger)  # rnnkit's
-    assert trainer.checkpoint_callback is None and trainer.default_root_dir == str(tmp_path)
+    assert isinstance(trainer.checkpoint_callback, LastCheckpoint)
+    assert trainer.checkpoint_callback.path == tmp_path / CHECKPOINT_FILE
+    assert isinstance(trainer.strategy.checkpoint_io, SafetensorsIO)  # never a pickle
+    assert trainer.default_root_dir == str(tmp_path)
 
 
 def test_refuses_to_overwrite_a_run(digits_run: Path) -> None:
@@ -127,3 +144,79 @@ def test_unknown_data_option_is_named(tmp_path: Path) -> None:
         ConfigError, match=r"data: unknown option 'batchsize'; did you mean 'batch_size'"
     ):
         train(_config("data.batchsize=3"), run_dir=tmp_path / "run")
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: SequenceTaskModule) -> None:
+        raise RuntimeError("the optimiser could not be built")
+
+    monkeypatch.setattr(SequenceTaskModule, "configure_optimizers", broken)
+    with pytest.raises(RuntimeError, match="could not be built"):
+        train(_config(), run_dir=tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(RuntimeError, match="could not be built"):
+        train(_config(), run_dir=given)
+    assert given.is_dir() and not any(given.iterdir())  # ready for the same --out again
+
+
+class _Poison(L.Callback):
+    """Turns the weights to NaN at the start of the second epoch (a diverging run)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            with torch.no_grad():
+                next(pl_module.parameters()).fill_(float("nan"))
+
+
+def test_a_diverging_run_fails_in_one_line_and_keeps_the_last_good_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    callbacks = run_module._callbacks
+    monkeypatch.setattr(run_module, "_callbacks", lambda *a: [*callbacks(*a), _Poison()])
+    run = tmp_path / "run"
+    overrides = [arg for item in TINY for arg in ("--set", item)]
+    assert main(["train", "digits", "--out", str(run), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit train: error: training diverged in epoch 2: ")
+    assert "val_loss = nan" in err and f"kept in {run / 'model.safetensors'}" in err
+    assert err.count("\n") == 1
+    weights = load_file(run / "model.safetensors")  # epoch 1's, finite
+    assert all(bool(t.isfinite().all()) for t in weights.values())
+    assert [row["epoch"] for row in json.loads((run / "history.json").read_text())] == [1]
+    assert _epochs_done(load_checkpoint(run / CHECKPOINT_FILE)) == 1
+    assert not (run / "metrics.json").exists()
+
+
+def test_a_damaged_weights_file_is_one_line_for_evaluate(
+    digits_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(DamagedFileError, match=r"model\.safetensors is damaged \(not a complete"):
+        evaluate(run)
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnnkit evaluate: error: {weights} is damaged") and err.count("\n") == 1
+
+
+def test_a_damaged_checkpoint_says_how_to_start_over(digits_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    last = run / CHECKPOINT_FILE
+    last.write_bytes(last.read_bytes()[:-10])
+    with pytest.raises(DamagedFileError, match="delete it to train the run from the start"):
+        train(_config("train.max_epochs=3"), run_dir=run, resume=True)
+
+
+def test_a_run_directory_with_only_a_killed_writes_leftover_is_free(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".config.tmp-123.yaml").write_text("half")  # a process killed mid-write
+    result = train(_config("train.max_epochs=1"), run_dir=run)
+    assert result.epochs == 1 and not list(run.glob(".*"))

@@ -10,9 +10,9 @@ from typing import Any, ClassVar, Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
-from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
+from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler, ShardedBatchSampler
 from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import RemoteFile, find_or_download, resolve_data_dir, verify_checksum
 from rnnkit.data.shaping import Ragged, numericalize
@@ -218,17 +218,41 @@ class BaseDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}: call setup() before the dataloaders")
         return dataset
 
+    def shard(self) -> tuple[int, int]:
+        """``(processes, this one's global rank)`` of the run this DataModule feeds.
+
+        ``(1, 0)`` outside a Trainer; under distributed training every split is
+        sharded by the loaders themselves (the Trainer's own ``DistributedSampler``
+        injection is off in rnnkit runs): see :mod:`rnnkit.data.batching`.
+        """
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def _batch_sampler(self, dataset: Dataset[Any], *, train: bool) -> BatchSampler:
+        """Training: a new seeded order every epoch (``seed + epoch``), each step's batch
+        split across processes. Evaluation: the split in order, every ``processes``-th
+        example per rank (disjoint, nothing repeated, so metrics count each once)."""
+        n = len(dataset)  # type: ignore[arg-type]
+        processes, rank = self.shard()
+        if train:
+            order = SeededSampler(n, seed=self.seed)
+            return ShardedBatchSampler(order, self.batch_size, num_replicas=processes, rank=rank)
+        return BatchSampler(range(rank, n, processes), self.batch_size, drop_last=False)
+
     def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         dataset = self._require(dataset)
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
+            batch_sampler=self._batch_sampler(dataset, train=train),
             collate_fn=self.collate,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # Only for the workers' seeds: starting an epoch then leaves the global
+            # random state alone, so a resumed run draws the same dropout masks.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader[Any]:
@@ -373,27 +397,28 @@ class TextClassificationDataModule(BaseDataModule):
         if rebuild:
             self._build()
 
-    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
-        dataset = self._require(dataset)
+    def _batch_sampler(self, dataset: Dataset[Any], *, train: bool) -> BatchSampler:
         if not self.bucket:
-            return super()._loader(dataset, train=train)
+            return super()._batch_sampler(dataset, train=train)
         assert isinstance(dataset, TokenSequenceDataset)
+        processes, rank = self.shard()
         n = len(dataset)
-        sampler = SeededSampler(n, seed=self.seed) if train else SequentialSampler(range(n))
-        batches = BucketBatchSampler(
-            sampler,
+        if train:
+            return BucketBatchSampler(
+                SeededSampler(n, seed=self.seed),
+                self.batch_size,
+                False,
+                lengths=dataset.lengths,
+                bucket_size_multiplier=self.bucket_size_multiplier,
+                seed=self.seed,
+                num_replicas=processes,
+                rank=rank,
+            )
+        return BucketBatchSampler(  # this rank's share, sorted by length: least padding
+            range(rank, n, processes),
             self.batch_size,
             False,
             lengths=dataset.lengths,
-            bucket_size_multiplier=self.bucket_size_multiplier if train else None,
-            shuffle=train,
-            seed=self.seed,
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=batches,
-            collate_fn=self.collate,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            bucket_size_multiplier=None,
+            shuffle=False,
         )

@@ -113,9 +113,9 @@ def _fresh(*args: str) -> str:
 
 
 def _digit_file(tmp: Path) -> Path:
-    from rnnkit.data.datasets.digits import bundled_digits_path, read_digits_csv
+    from rnnkit.data.datasets.digits import bundled_digits_path, read_digits
 
-    images, _ = read_digits_csv(bundled_digits_path())
+    images, _ = read_digits(bundled_digits_path())
     path = tmp / "digit.npy"
     np.save(path, images[0])
     return path

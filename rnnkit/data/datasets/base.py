@@ -16,7 +16,7 @@ from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
 from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import RemoteFile, find_or_download, resolve_data_dir, verify_checksum
 from rnnkit.data.shaping import Ragged, numericalize
-from rnnkit.data.splits import stratified_split, subsample
+from rnnkit.data.splits import random_split, stratified_split, subsample
 from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
 
@@ -30,16 +30,18 @@ __all__ = [
 
 
 @dataclass
-class TextCorpus(Dataset[tuple[str, int]]):
+class TextCorpus(Dataset[tuple[str, Any]]):
     """Labelled raw texts, as read from disk.
 
-    Schema: item ``i`` is ``(texts[i], int(labels[i]))``.
+    Schema: item ``i`` is ``(texts[i], int(labels[i]))``, or ``(texts[i], labels[i])``
+    with a multi-hot ``(L,)`` row for multi-label data.
 
     Attributes:
         texts: the documents.
-        labels: ``(N,)`` int64 class ids.
-        ids: a stable identifier of each document (file name, NEWID, ...).
-        class_names: name of each class id.
+        labels: ``(N,)`` int64 class ids, or ``(N, L)`` float32 multi-hot rows (one column
+            per label name, several may be 1).
+        ids: a stable identifier of each document (file name, ``file:line``, NEWID, ...).
+        class_names: name of each class id (each label column).
         report: invalid UTF-8 bytes replaced while reading.
     """
 
@@ -52,8 +54,14 @@ class TextCorpus(Dataset[tuple[str, int]]):
     def __len__(self) -> int:
         return len(self.texts)
 
-    def __getitem__(self, index: int) -> tuple[str, int]:
-        return self.texts[index], int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[str, Any]:
+        label = self.labels[index]
+        return self.texts[index], (label if self.multi_label else int(label))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether ``labels`` are multi-hot rows."""
+        return self.labels.ndim == 2
 
     def take(self, indices: Sequence[int] | np.ndarray) -> TextCorpus:
         """The documents at ``indices`` (the report is shared)."""
@@ -67,27 +75,32 @@ class TextCorpus(Dataset[tuple[str, int]]):
         )
 
 
-class TokenSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Numericalised sequences with one class label each.
+class TokenSequenceDataset(Dataset[tuple[torch.Tensor, Any]]):
+    """Numericalised sequences with one class label (or a multi-hot row) each.
 
-    Schema: item ``i`` is ``(LongTensor (T_i,) token ids, int class id)``.
+    Schema: item ``i`` is ``(LongTensor (T_i,) token ids, int class id)``, or
+    ``(LongTensor (T_i,), FloatTensor (L,) multi-hot)`` for multi-label data.
 
     Arguments:
         ids: the sequences (:class:`~rnnkit.data.shaping.Ragged`).
-        labels: ``(N,)`` class ids.
+        labels: ``(N,)`` class ids, or ``(N, L)`` multi-hot rows.
     """
 
     def __init__(self, ids: Ragged, labels: np.ndarray) -> None:
         if len(ids) != len(labels):
             raise ValueError(f"{len(ids)} sequences but {len(labels)} labels")
         self.ids = ids
-        self.labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
+        self.labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.ids[index].astype(np.int64)), int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        x = torch.from_numpy(self.ids[index].astype(np.int64))
+        if self.labels.ndim == 2:
+            return x, torch.from_numpy(self.labels[index])
+        return x, int(self.labels[index])
 
     @property
     def lengths(self) -> np.ndarray:
@@ -231,6 +244,30 @@ class BaseDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def _bucketed_loader(
+        self, dataset: Dataset[Any], lengths: np.ndarray, *, train: bool, multiplier: int
+    ) -> DataLoader[Any]:
+        """Batches of similar length: shuffled pools when training, one sorted pass else."""
+        n = len(lengths)
+        sampler = SeededSampler(n, seed=self.seed) if train else SequentialSampler(range(n))
+        batches = BucketBatchSampler(
+            sampler,
+            self.batch_size,
+            False,
+            lengths=lengths,
+            bucket_size_multiplier=multiplier if train else None,
+            shuffle=train,
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
     def train_dataloader(self) -> DataLoader[Any]:
         """Shuffled (seeded) training batches."""
         return self._loader(self.train_set, train=True)
@@ -332,12 +369,13 @@ class TextClassificationDataModule(BaseDataModule):
         self.class_names = list(train_pool.class_names)
         self.decode_report = train_pool.report.merge(test.report)
         train_pool = train_pool.take(
-            subsample(train_pool.labels, len(train_pool), self.limit, seed=self.seed)
+            subsample(_strata(train_pool.labels), len(train_pool), self.limit, seed=self.seed)
         )
-        test = test.take(subsample(test.labels, len(test), self.limit, seed=self.seed))
-        keep, held = stratified_split(train_pool.labels, self.val_fraction, seed=self.seed)
-        parts = {"train": train_pool.take(keep), "val": train_pool.take(held), "test": test}
+        test = test.take(subsample(_strata(test.labels), len(test), self.limit, seed=self.seed))
+        train, val = self._validation_split(train_pool)
+        parts = {"train": train, "val": val, "test": test}
         tokens = {name: [self.tokenizer(t) for t in c.texts] for name, c in parts.items()}
+        parts, tokens = self._without_empty(parts, tokens)
         if self.vocab is None:
             self.vocab = Vocab.build(
                 tokens["train"], min_freq=self.min_freq, max_size=self.max_size, lower=self.lower
@@ -355,6 +393,23 @@ class TextClassificationDataModule(BaseDataModule):
             self.pad_id, pad_to=self.max_length if self.fixed_length else None
         )
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
+
+    def _validation_split(self, train_pool: TextCorpus) -> tuple[TextCorpus, TextCorpus]:
+        """``(train, val)``: a seeded ``val_fraction`` of the training pool (stratified by
+        class; at random for multi-label data, which has no single class to stratify by)."""
+        strata = _strata(train_pool.labels)
+        if strata is None:
+            keep, held = random_split(len(train_pool), self.val_fraction, seed=self.seed)
+        else:
+            keep, held = stratified_split(strata, self.val_fraction, seed=self.seed)
+        return train_pool.take(keep), train_pool.take(held)
+
+    def _without_empty(
+        self, parts: dict[str, TextCorpus], tokens: dict[str, list[list[str]]]
+    ) -> tuple[dict[str, TextCorpus], dict[str, list[list[str]]]]:
+        """Hook for documents that have no tokens (kept here; a subclass may drop and count
+        them: a sequence of no steps has nothing for a recurrent layer to read)."""
+        return parts, tokens
 
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and class names, as plain JSON-able data (Lightning stores this
@@ -378,22 +433,11 @@ class TextClassificationDataModule(BaseDataModule):
         if not self.bucket:
             return super()._loader(dataset, train=train)
         assert isinstance(dataset, TokenSequenceDataset)
-        n = len(dataset)
-        sampler = SeededSampler(n, seed=self.seed) if train else SequentialSampler(range(n))
-        batches = BucketBatchSampler(
-            sampler,
-            self.batch_size,
-            False,
-            lengths=dataset.lengths,
-            bucket_size_multiplier=self.bucket_size_multiplier if train else None,
-            shuffle=train,
-            seed=self.seed,
+        return self._bucketed_loader(
+            dataset, dataset.lengths, train=train, multiplier=self.bucket_size_multiplier
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=batches,
-            collate_fn=self.collate,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+
+
+def _strata(labels: np.ndarray) -> np.ndarray | None:
+    """Class ids to stratify splits by; ``None`` for multi-hot rows (split at random)."""
+    return None if labels.ndim == 2 else labels

@@ -6,12 +6,16 @@ A run directory holds::
     model.safetensors    the best epoch's weights (by the task's monitored value)
     data_state.json      what the data pipeline learnt from the training split
                          (vocabulary, class names, scalers) — never the data itself
+    data_report.json     what the reader found (files, empty texts, replaced bytes,
+                         label counts), for DataModules that keep a ``data_report``
+    vectors.json         coverage of pretrained word vectors (``model.input.vectors``)
     metrics.json         test metrics on the held-out split (+ baselines where they apply)
     history.json         train/validation loss and metrics per epoch
     curves.png           train vs validation loss and main metric per epoch
     <task plots>         confusion matrix, forecast vs actual, samples, attention, ...
     resume/              last epoch's weights, optimiser state and progress
-    logs/metrics.csv     Lightning's CSV log
+    logs/                the experiment log: ``metrics.csv`` (``train.logger: csv``) or
+                         TensorBoard event files (``train.logger: tensorboard``)
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from torch import nn
 
 from rnnkit.config import (
@@ -42,9 +46,11 @@ from rnnkit.config import (
 from rnnkit.training.callbacks import EpochHistory, SafetensorsCheckpoint
 from rnnkit.training.checkpoint import load_json, load_optimizer, load_weights, save_json
 from rnnkit.training.module import SequenceTaskModule
+from rnnkit.training.pretrained import apply_input_vectors, load_input_vectors, with_vector_size
 from rnnkit.training.tasks import TASKS, Task
 
 CONFIG_FILE, WEIGHTS_FILE, DATA_STATE_FILE = "config.yaml", "model.safetensors", "data_state.json"
+DATA_REPORT_FILE = "data_report.json"
 METRICS_FILE, HISTORY_FILE, CURVES_FILE = "metrics.json", "history.json", "curves.png"
 
 
@@ -146,10 +152,25 @@ def _trainer(
         enable_progress_bar=config.train.progress_bar,
         enable_model_summary=config.train.progress_bar,
         enable_checkpointing=False,  # Lightning's checkpoints are pickles; ours are not
-        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=log_version),
+        logger=_logger(config.train.logger, run_dir, log_version),
         callbacks=callbacks,
         default_root_dir=str(run_dir),
     )
+
+
+def _logger(kind: str, run_dir: Path, version: str) -> Logger:
+    """``train.logger``: CSV (always available) or TensorBoard, under ``run_dir/logs``."""
+    if kind == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        try:
+            return TensorBoardLogger(save_dir=str(run_dir), name="logs", version=version)
+        except ModuleNotFoundError as err:
+            raise ConfigError(
+                "train.logger=tensorboard needs the tensorboard package: "
+                "pip install 'rnnkit[tensorboard]'"
+            ) from err
+    return CSVLogger(save_dir=str(run_dir), name="logs", version=version)
 
 
 def _callbacks(
@@ -219,14 +240,18 @@ def train(
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
     task.bind(datamodule)
-    config = resolve(config, datamodule, task)
+    vectors = None if resume else load_input_vectors(config, datamodule)
+    config = resolve(with_vector_size(config, vectors), datamodule, task)
     model = build_model(config.model)
+    apply_input_vectors(model, vectors, run_dir)  # (on resume: freezing only)
     optimizer_state = None
     if resume:
         load_weights(model, run_dir / "resume" / WEIGHTS_FILE)
         optimizer_state = load_optimizer(run_dir / "resume")
     save_yaml(run_config_to_dict(config), run_dir / CONFIG_FILE)
     save_json(datamodule.state_dict(), run_dir / DATA_STATE_FILE)
+    if getattr(datamodule, "data_report", None):
+        save_json(datamodule.data_report, run_dir / DATA_REPORT_FILE)
 
     remaining = config.train.max_epochs - int(state.get("epochs_completed", 0))
     if remaining <= 0:

@@ -127,3 +127,22 @@ def test_unknown_data_option_is_named(tmp_path: Path) -> None:
         ConfigError, match=r"data: unknown option 'batchsize'; did you mean 'batch_size'"
     ):
         train(_config("data.batchsize=3"), run_dir=tmp_path / "run")
+
+
+def test_train_logger_chooses_the_experiment_log_inside_the_run(tmp_path: Path) -> None:
+    assert isinstance(_trainer(_config("train.logger=csv"), tmp_path, [], 1).logger, CSVLogger)
+    with pytest.raises(ConfigError, match=r"unknown logger 'wandb'.*csv, tensorboard"):
+        _config("train.logger=wandb")
+    pytest.importorskip("tensorboard", reason="the optional extra rnnkit[tensorboard]")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    run = tmp_path / "run"
+    train(_config("train.max_epochs=1", "train.logger=tensorboard"), run_dir=run)
+    assert list((run / "logs").rglob("events.out.tfevents.*"))  # inside the run directory
+    trainer = _trainer(_config("train.logger=tensorboard"), tmp_path / "t", [], 1)
+    assert isinstance(trainer.logger, TensorBoardLogger)
+
+
+def test_the_logger_trainer_argument_points_to_train_logger() -> None:
+    with pytest.raises(ConfigError, match=r"train\.trainer\.logger: .*set train\.logger"):
+        _config("train.trainer.logger=false")

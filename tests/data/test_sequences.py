@@ -124,7 +124,7 @@ def test_long_csv_bad_rows_name_line_and_column(tmp_path: Path) -> None:
         "id,step,a,label\nx,0,one,up\n": r"line 2, column 'a': expected a number, found 'one'",
         "id,step,a,label\nx,0,1,up\nx,0,2,up\n": r"id 'x': repeated step at line\(s\) \[3\]",
         "id,step,a,label\nx,0,1,up\nx,1,2,down\n": r"line 3.*'down' here but 'up' at line 2",
-        "ident,t,a,label\nx,0,1,up\n": r"expected columns \['id', 'step'\].*\['ident', 't', 'a', 'label'\]",
+        "ident,t,a,label\nx,0,1,up\n": r"expected columns \['id', 'step'\].*\['ident', 't', 'a',",
     }
     for i, (text, message) in enumerate(cases.items()):
         path = tmp_path / f"bad{i}.csv"

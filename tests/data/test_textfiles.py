@@ -190,7 +190,7 @@ def test_missing_files_and_missing_path_are_clear(tmp_path: Path) -> None:
         DataNotFoundError, match=r"expected data\.path.*--set data\.path=reviews\.csv"
     ):
         TextFilesDataModule().prepare_data()
-    with pytest.raises(DataNotFoundError, match="none.csv"):
+    with pytest.raises(DataNotFoundError, match=r"none\.csv"):
         TextFilesDataModule(path=str(tmp_path / "none.csv")).prepare_data()
     with pytest.raises(DataFormatError, match=r"suffix '\.xlsx'"):
         (tmp_path / "r.xlsx").write_text("x")

@@ -279,3 +279,59 @@ def test_multi_label_batches_have_multi_hot_targets(tmp_path: Path) -> None:
     assert dm.data_report["label_counts"]["train"]["sport"] == len(dm.train_set)
     with pytest.raises(DataFormatError, match="multi_label needs"):
         read_labelled_texts(tmp_path, multi_label=True, format="folder")
+
+
+# -- real data: IMDB written as a CSV and as a folder per class ------------------------
+
+
+def _write_imdb_csv(corpus, path: Path) -> Path:
+    rows = [
+        (t, corpus.class_names[int(y)]) for t, y in zip(corpus.texts, corpus.labels, strict=True)
+    ]
+    return write_csv(path, rows)
+
+
+def _write_imdb_folders(corpus, root: Path) -> Path:
+    for text, label, name in zip(corpus.texts, corpus.labels, corpus.ids, strict=True):
+        path = root / corpus.class_names[int(label)] / f"{name.rsplit('/', 1)[1]}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_real_imdb_as_csv_and_as_folders_reads_the_same_reviews(imdb_real, tmp_path: Path) -> None:
+    for split in ("train", "test"):
+        corpus = imdb_real[split]
+        expected = [[corpus.class_names[int(y)]] for y in corpus.labels]
+        from_csv = read_labelled_texts(_write_imdb_csv(corpus, tmp_path / f"{split}.csv"))
+        from_folders = read_labelled_texts(_write_imdb_folders(corpus, tmp_path / split))
+        for got in (from_csv, from_folders):
+            assert len(got) == 25_000 and not got.empty
+            assert got.texts == corpus.texts and got.labels == expected  # same order, too
+
+
+@pytest.mark.slow
+def test_real_imdb_from_csv_trains_to_the_imdb_recipes_accuracy(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from rnnkit.api import build_config
+    from rnnkit.data.datasets.imdb import find_imdb, read_imdb
+    from rnnkit.recipes import load_recipe
+    from rnnkit.training.run import train
+
+    corpora = read_imdb(find_imdb(shared_data))
+    paths = {s: _write_imdb_csv(corpora[s], tmp_path / f"{s}.csv") for s in ("train", "test")}
+    same = ["data.limit=2000", "train.max_epochs=1", "train.progress_bar=false"]
+    imdb = train(
+        build_config("imdb", overrides=same), run_dir=tmp_path / "imdb", data_dir=shared_data
+    )
+    recipe = load_recipe("imdb")
+    recipe["data"] = {
+        **recipe["data"],
+        "name": "text",
+        "train_path": str(paths["train"]),
+        "test_path": str(paths["test"]),
+    }
+    text = train(build_config(recipe, overrides=same), run_dir=tmp_path / "text")
+    assert imdb.metrics["test_acc"] > 0.7
+    assert abs(text.metrics["test_acc"] - imdb.metrics["test_acc"]) <= 0.01

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler
+from rnnkit.data.errors import DataNotFoundError
 from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import RemoteFile, find_or_download, resolve_data_dir, verify_checksum
 from rnnkit.data.shaping import Ragged, numericalize
@@ -22,6 +23,7 @@ from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "BaseDataModule",
+    "FileSplits",
     "ImageSequenceDataset",
     "TextClassificationDataModule",
     "TextCorpus",
@@ -135,6 +137,56 @@ class ImageSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
         return x, int(self.labels[index])
 
 
+class FileSplits:
+    """Where a DataModule of your own files reads from: ``path=`` one file to split, or
+    ``train_path=`` with ``test_path=`` and optionally ``val_path=``.
+
+    Subclasses call :meth:`_set_files` in ``__init__`` and say in ``expected_files`` what
+    ``data.path`` should be (for the error when it is missing).
+    """
+
+    expected_files: ClassVar[str] = "a data file"
+    path: str | None
+    train_path: str | None
+    val_path: str | None
+    test_path: str | None
+
+    def _set_files(
+        self,
+        path: str | None,
+        train_path: str | None,
+        val_path: str | None,
+        test_path: str | None,
+    ) -> None:
+        if path is not None and train_path is not None:
+            raise ValueError("give either path= (one file to split) or train_path=, not both")
+        if train_path is None and (val_path is not None or test_path is not None):
+            raise ValueError("val_path= and test_path= need train_path= as well")
+        self.path, self.train_path, self.val_path, self.test_path = (
+            path,
+            train_path,
+            val_path,
+            test_path,
+        )
+
+    def _paths(self) -> dict[str, str]:
+        """``{"all" | "train", ["val"], ["test"]: path}``."""
+        if self.path is None and self.train_path is None:
+            raise DataNotFoundError(
+                f"expected data.path: {self.expected_files} (or data.train_path with "
+                "data.test_path)"
+            )
+        named = {"all": self.path, "train": self.train_path}
+        named |= {"val": self.val_path, "test": self.test_path}
+        return {split: p for split, p in named.items() if p is not None}
+
+    def prepare_data(self) -> None:
+        """Check that the files are there (nothing to download)."""
+        for path in self._paths().values():
+            if not Path(path).exists():
+                raise DataNotFoundError(f"expected {self.expected_files} at {path}, found nothing")
+
+
 class BaseDataModule(L.LightningDataModule):
     """What every rnnkit DataModule shares.
 
@@ -231,8 +283,18 @@ class BaseDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}: call setup() before the dataloaders")
         return dataset
 
+    bucket: bool = False
+    """Batches of similar length (for datasets with ``lengths``); subclasses take an option."""
+    bucket_size_multiplier: int = 100
+    """Batches per bucketing pool."""
+
     def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         dataset = self._require(dataset)
+        lengths = getattr(dataset, "lengths", None)
+        if self.bucket and lengths is not None:
+            return self._bucketed_loader(
+                dataset, lengths, train=train, multiplier=self.bucket_size_multiplier
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -427,15 +489,6 @@ class TextClassificationDataModule(BaseDataModule):
         self.vocab = vocab
         if rebuild:
             self._build()
-
-    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
-        dataset = self._require(dataset)
-        if not self.bucket:
-            return super()._loader(dataset, train=train)
-        assert isinstance(dataset, TokenSequenceDataset)
-        return self._bucketed_loader(
-            dataset, dataset.lengths, train=train, multiplier=self.bucket_size_multiplier
-        )
 
 
 def _strata(labels: np.ndarray) -> np.ndarray | None:

@@ -9,7 +9,8 @@ Formats (from the suffix, or ``format=``):
   A ragged ``x`` may also be an object array of ``(T_i, F)`` arrays; NumPy stores those
   with pickle, so they load only with ``allow_pickle=True`` (for files you trust);
 * ``.csv``: long format, one row per step: ``id, step, <feature columns>, label``; rows
-  are grouped by ``id`` and ordered by ``step``;
+  are grouped by ``id`` and ordered by ``step``; missing values are spelled as for
+  :func:`~rnnkit.data.datasets.timeseries.read_csv_series` (empty, ``NaN``, ``NA``, …);
 * ``.ts``: the UCR/UEA time-series classification format (``@problemName`` …
   ``@data``; dimensions separated by ``:``, values by ``,``, the label last, ``?`` for a
   missing value), read by a small parser here (aeon's reader would bring scikit-learn
@@ -39,11 +40,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from rnnkit.data.batching import PadCollate
-from rnnkit.data.datasets.base import BaseDataModule
+from rnnkit.data.datasets.base import BaseDataModule, FileSplits
 from rnnkit.data.datasets.textfiles import label_names
+from rnnkit.data.datasets.timeseries import _parse_value
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import decode_utf8
 from rnnkit.data.paths import require_file
@@ -63,7 +65,6 @@ __all__ = [
 
 SEQUENCE_FORMATS = {".npz": "npz", ".csv": "csv", ".ts": "ts"}
 """File suffix → format."""
-MISSING = ("", "?", "nan", "NaN", "NA", "N/A", "null", "None")
 Fill = Literal["error", "ffill", "mean"]
 Targets = Literal["classes", "values"]
 _SHOWN = 10
@@ -280,15 +281,13 @@ def _csv_body(reader: Any, width: int, path: Path) -> Any:
 
 
 def _number(text: str, path: Path, line: int, column: str, *, missing_ok: bool = True) -> float:
-    text = text.strip()
-    if text in MISSING and missing_ok:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
+    """A cell as a float: the time-series reader's parsing, plus UCR's ``?`` for missing."""
+    value = math.nan if text.strip() == "?" else _parse_value(text, line, column, path)
+    if math.isnan(value) and not missing_ok:
         raise DataFormatError(
-            f"{path}, line {line}, column {column!r}: expected a number, found {text!r}"
-        ) from None
+            f"{path}, line {line}, column {column!r}: expected a number, found {text.strip()!r}"
+        )
+    return value
 
 
 def _same_label(
@@ -436,7 +435,7 @@ class FeatureSequenceDataset(Dataset[tuple[torch.Tensor, Any]]):
         return x, int(self.targets[index])
 
 
-class SequenceDataModule(BaseDataModule):
+class SequenceDataModule(FileSplits, BaseDataModule):
     """Numeric sequences with a label (``targets="classes"``) or values (``"values"``).
 
     Splits: ``path=`` one file split with the seed into test (``test_fraction``) and
@@ -488,18 +487,13 @@ class SequenceDataModule(BaseDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if path is not None and train_path is not None:
-            raise ValueError("give either path= (one file to split) or train_path=, not both")
-        if train_path is None and (val_path is not None or test_path is not None):
-            raise ValueError("val_path= and test_path= need train_path= as well")
+        self._set_files(path, train_path, val_path, test_path)
         if targets not in ("classes", "values"):
             raise ValueError(f"targets must be 'classes' or 'values', got {targets!r}")
         if scaler not in SCALERS:
             raise ValueError(f"scaler must be one of {sorted(SCALERS)}, got {scaler!r}")
         if fill not in ("error", "ffill", "mean"):
             raise ValueError(f"fill must be 'error', 'ffill' or 'mean', got {fill!r}")
-        self.path, self.train_path = path, train_path
-        self.val_path, self.test_path = val_path, test_path
         self.format, self.targets, self.scaler_kind = format, targets, scaler
         self.fill: Fill = fill
         self.allow_pickle = allow_pickle
@@ -533,21 +527,10 @@ class SequenceDataModule(BaseDataModule):
 
     # -- reading --------------------------------------------------------------------------
 
-    def _paths(self) -> dict[str, str]:
-        if self.path is None and self.train_path is None:
-            raise DataNotFoundError(
-                "expected data.path: your sequences as a .npz, a long-format .csv or a "
-                "UCR/UEA .ts file (e.g. rnnkit train sequences --set data.path=recordings.npz; "
-                "or data.train_path with data.test_path)"
-            )
-        named = {"all": self.path, "train": self.train_path}
-        named |= {"val": self.val_path, "test": self.test_path}
-        return {split: p for split, p in named.items() if p is not None}
-
-    def prepare_data(self) -> None:
-        """Check that the files are there (nothing to download)."""
-        for path in self._paths().values():
-            require_file(path, "a sequences file")
+    expected_files = (
+        "your sequences as a .npz, a long-format .csv or a UCR/UEA .ts file "
+        "(e.g. rnnkit train sequences --set data.path=recordings.npz)"
+    )
 
     def read(self, path: str | Path, *, labelled: bool = True) -> SequenceTable:
         """Read one file with this module's format options (targets optional with
@@ -726,16 +709,7 @@ class SequenceDataModule(BaseDataModule):
             )
         return torch.as_tensor(self._scaled(x, where), dtype=torch.float32)
 
-    # -- loaders, report, state -----------------------------------------------------------
-
-    def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
-        dataset = self._require(dataset)
-        if not self.bucket:
-            return super()._loader(dataset, train=train)
-        assert isinstance(dataset, FeatureSequenceDataset)
-        return self._bucketed_loader(
-            dataset, dataset.lengths, train=train, multiplier=self.bucket_size_multiplier
-        )
+    # -- report and state -----------------------------------------------------------
 
     def _report(
         self, tables: dict[str, SequenceTable], parts: dict[str, tuple[SequenceTable, np.ndarray]]

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rnnkit.data.datasets.base import TextClassificationDataModule, TextCorpus
+from rnnkit.data.datasets.base import FileSplits, TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
 from rnnkit.data.files import DecodeReport, decode_utf8
 from rnnkit.data.paths import require_file
@@ -384,7 +384,7 @@ def to_corpus(texts: LabelledTexts, class_names: Sequence[str], *, multi_label: 
     return TextCorpus(list(texts.texts), labels, list(texts.where), list(class_names), texts.report)
 
 
-class TextFilesDataModule(TextClassificationDataModule):
+class TextFilesDataModule(FileSplits, TextClassificationDataModule):
     """Text classification from your own files (see the module docstring for formats).
 
     Splits: ``path=`` one file, split with the seed into test (``test_fraction``), then
@@ -440,16 +440,11 @@ class TextFilesDataModule(TextClassificationDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if path is not None and train_path is not None:
-            raise ValueError("give either path= (one file to split) or train_path=, not both")
-        if train_path is None and (val_path is not None or test_path is not None):
-            raise ValueError("val_path= and test_path= need train_path= as well")
+        self._set_files(path, train_path, val_path, test_path)
         if not 0.0 <= test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
         if empty not in ("drop", "error"):
             raise ValueError(f"empty must be 'drop' or 'error', got {empty!r}")
-        self.path, self.train_path = path, train_path
-        self.val_path, self.test_path = val_path, test_path
         self.format, self.delimiter = format, delimiter
         self.text_column, self.label_column = text_column, label_column
         self.multi_label, self.label_separator = multi_label, label_separator
@@ -458,24 +453,10 @@ class TextFilesDataModule(TextClassificationDataModule):
         self.empty: Empty = empty
         self.data_report: dict[str, Any] = {}
 
-    # -- where the data is ----------------------------------------------------------------
-
-    def _paths(self) -> dict[str, str]:
-        if self.path is None and self.train_path is None:
-            raise DataNotFoundError(
-                "expected data.path: your labelled texts as a CSV, TSV, JSONL or Parquet file, "
-                "or a folder per class (e.g. rnnkit train text --set data.path=reviews.csv; "
-                "or data.train_path with data.test_path)"
-            )
-        named = {"all": self.path, "train": self.train_path}
-        named |= {"val": self.val_path, "test": self.test_path}
-        return {split: p for split, p in named.items() if p is not None}
-
-    def prepare_data(self) -> None:
-        """Check that the files are there (nothing to download)."""
-        for path in self._paths().values():
-            if not Path(path).exists():
-                raise DataNotFoundError(f"expected a text file or folder at {path}, found nothing")
+    expected_files = (
+        "your labelled texts as a CSV, TSV, JSONL or Parquet file, or a folder per class "
+        "(e.g. rnnkit train text --set data.path=reviews.csv)"
+    )
 
     def _read_source(self, split: str, path: str) -> LabelledTexts:
         """One split's documents (a subclass reads other sources here)."""

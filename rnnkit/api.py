@@ -377,8 +377,14 @@ class Run:
 
     @property
     def class_names(self) -> list[str]:
-        """The class (label) names of a classifier, else ``[]``."""
-        return list(self.data_state.get("class_names") or [])
+        """The class (label) names of a classifier (``"0"``, ``"1"``, … when the data has
+        no names, as for the digits), else ``[]``."""
+        names = self.data_state.get("class_names")
+        if names:
+            return list(names)
+        if self.config.task.name not in ("classification", "multilabel_classification"):
+            return []
+        return [str(i) for i in range(int(self.config.model.options.get("num_classes", 0)))]
 
     @property
     def device(self) -> str:

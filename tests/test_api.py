@@ -129,3 +129,27 @@ def test_sequences_fit_and_predict_arrays_and_files(tmp_path: Path) -> None:
     assert first["item"] == "case 0" and first["label"] == preds.labels[0]
     with pytest.raises(DataFormatError, match=r"input 1: expected a \(T, 3\) sequence"):
         run.predict([np.ones((4, 2))])
+
+
+def test_image_runs_predict_stacks_folders_and_lists_of_files(tmp_path: Path) -> None:
+    from rnnkit.data.datasets.digits import bundled_digits_path, read_digits
+
+    run = rnnkit.fit(
+        "digits",
+        data={"limit": 200, "batch_size": 16},
+        model=SMALL,
+        train=QUIET,
+        run_dir=tmp_path / "run",
+    )
+    images, _ = read_digits(bundled_digits_path())
+    np.save(tmp_path / "stack.npy", images[:5])
+    (tmp_path / "folder").mkdir()
+    for i in range(3):
+        np.save(tmp_path / "folder" / f"{i}.npy", images[i])
+    (tmp_path / "list.txt").write_text("folder/0.npy\nfolder/missing.npy\n", encoding="utf-8")
+    assert run.predict_file(tmp_path / "stack.npy", tmp_path / "a.jsonl").rows == 5
+    assert run.predict_file(tmp_path / "folder", tmp_path / "b.jsonl").rows == 3
+    report = run.predict_file(tmp_path / "list.txt", tmp_path / "c.csv", skip_bad=True)
+    assert report.predicted == 1 and report.bad[0][0] == f"{tmp_path / 'list.txt'}:2"
+    preds = run.predict([images[0], str(tmp_path / "folder" / "1.npy")])
+    assert len(preds.labels) == 2 and preds.probabilities.shape == (2, 10)

@@ -324,9 +324,14 @@ def _image_inputs(path: Path) -> Iterator[tuple[str, Any]]:
         yield from ((str(f), str(f)) for f in files)
         return
     path = require_file(path, "an input file")
-    if path.suffix in (".npy", ".npz"):
+    if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
-            array = data["images"] if path.suffix == ".npz" else np.asarray(data)
+            if "images" not in data.files:
+                raise DataFormatError(f"{path}: expected an array 'images', found {data.files}")
+            array = data["images"]
+    elif path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    if path.suffix in (".npy", ".npz"):
         array = array[None] if array.ndim == 2 else array
         yield from ((f"{path}, image {i}", a) for i, a in enumerate(array))
     elif path.suffix == ".txt":

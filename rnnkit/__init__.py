@@ -1,7 +1,14 @@
 """rnnkit: recurrent neural networks on PyTorch that teach, train and run fast.
 
 Cells (one step, readable gate by gate) → layers (any cell over time) → models.
+To train on your own data and use the result: :func:`fit`, :func:`load` and
+:class:`Run` (:mod:`rnnkit.api`; loaded on first use, so ``import rnnkit`` stays light).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from rnnkit.cells import (
     Cell,
@@ -28,6 +35,9 @@ from rnnkit.layers import (
     last_step,
 )
 
+if TYPE_CHECKING:
+    from rnnkit.api import Predictions, Run, fit, load
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,12 +54,25 @@ __all__ = [
     "MinGRUCell",
     "MinLSTM",
     "MinLSTMCell",
+    "Predictions",
     "RNNCell",
     "RNNVariantCell",
     "Recurrent",
     "RecurrentCell",
+    "Run",
     "TimeDistributed",
     "VariantOptions",
     "__version__",
+    "fit",
     "last_step",
+    "load",
 ]
+
+_API = ("Predictions", "Run", "fit", "load")
+
+
+def __getattr__(name: str) -> Any:
+    # The training API imports Lightning on use; `import rnnkit` stays the cells and layers.
+    if name in _API:
+        return getattr(importlib.import_module("rnnkit.api"), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

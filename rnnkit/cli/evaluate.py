@@ -1,4 +1,5 @@
-"""``rnnkit evaluate RUN_DIR``: re-test a run's best weights on its held-out split."""
+"""``rnnkit evaluate RUN_DIR``: re-test a run's best weights on its held-out split
+(:meth:`rnnkit.api.Run.evaluate`)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnkit.training.run import evaluate
+    from rnnkit.api import load
 
-    metrics = evaluate(args.run_dir, data_dir=args.data_dir)
+    metrics = load(args.run_dir).evaluate(data_dir=args.data_dir)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

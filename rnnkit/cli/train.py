@@ -1,24 +1,28 @@
-"""``rnnkit train``: train a recipe (default: digits), test it, write the run directory."""
+"""``rnnkit train``: train a recipe (default: digits), test it, write the run directory.
+
+A thin layer over :func:`rnnkit.api.fit`: the recipe, ``--config`` and ``--set`` become
+its arguments, and the summary is read from the run directory.
+"""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
 from rnnkit.cli._registry import Command, register
 
 _NEXT = {
-    "classification": "rnnkit predict {run} <input>",
+    "classification": "rnnkit predict {run} <input>   (or --input FILE --output out.jsonl)",
+    "multilabel_classification": "rnnkit predict {run} --input FILE --output out.jsonl",
+    "regression": "rnnkit predict {run} --input FILE --output out.jsonl",
     "forecast": "rnnkit predict {run} <csv file>",
     "language_model": "rnnkit generate {run} --prompt <text>",
     "seq2seq": "rnnkit predict {run} '<source text>'",
     "caption": "rnnkit predict {run} <image file>",
     "tagging": "rnnkit evaluate {run} --json",
 }
-BASELINES = ("persistence", "seasonal", "moving_average", "majority_class")
+BASELINES = ("persistence", "seasonal", "moving_average", "majority_class", "mean")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +62,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The run config from a recipe name, a YAML file and ``--set`` overrides."""
-    from rnnkit.config import apply_overrides, load_yaml, run_config_from_dict
+    from rnnkit.api import build_config as build
+    from rnnkit.config import load_yaml
     from rnnkit.recipes import DEFAULT_RECIPE, load_recipe
     from rnnkit.training.run import read_run_config
 
@@ -75,61 +80,29 @@ def build_config(args: argparse.Namespace) -> Any:
         overrides.append(f"train.gradflow_every={args.gradflow_every}")
     if args.quiet:
         overrides.append("train.progress_bar=false")
-    return run_config_from_dict(apply_overrides(data, overrides))
+    return build(data, overrides=overrides)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = _merge(base[key], value) if both else value
-    return merged
+    from rnnkit.api import _merge as merge
+
+    return merge(base, over)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rnnkit.training.run import RUN_DIR_ENV, is_rank_zero, train
+    from rnnkit.api import fit
+    from rnnkit.training.run import is_rank_zero
 
     config = build_config(args)
-    run_dir = run_directory(args, config.name)
-    # Lightning's DDP launcher starts every other process by running this command
-    # again, with this environment: they must all find the same directory.
-    previous = os.environ.get(RUN_DIR_ENV)
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    try:
-        result = train(
-            config, run_dir=run_dir, data_dir=args.data_dir, resume=args.resume is not None
-        )
-    finally:
-        if previous is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = previous
-    if is_rank_zero():
-        print(summary(result))
+    run = fit(
+        config,
+        run_dir=args.resume or args.out,
+        data_dir=args.data_dir,
+        resume=args.resume is not None,
+    )
+    if is_rank_zero():  # every process of a distributed run gets here
+        print(summary(run.result))
     return 0
-
-
-def run_directory(args: argparse.Namespace, name: str) -> Path:
-    """``--resume``, ``--out``, ``$RNNKIT_RUN_DIR``, else ``runs/<name>-<time>``.
-
-    Raises:
-        ConfigError: the processes were started by an outside launcher (torchrun,
-            srun: ``WORLD_SIZE`` or ``SLURM_NTASKS`` > 1), which cannot agree on a
-            time stamp, and no directory is named.
-    """
-    from rnnkit.config import ConfigError
-    from rnnkit.training.run import RUN_DIR_ENV
-
-    named = args.resume or args.out or os.environ.get(RUN_DIR_ENV)
-    if named:
-        return Path(named)
-    processes = max(int(os.environ.get(k, "1") or 1) for k in ("WORLD_SIZE", "SLURM_NTASKS"))
-    if processes > 1:
-        raise ConfigError(
-            f"{processes} processes were launched for this run, and each would choose "
-            f"its own time-stamped directory: name one with --out (or ${RUN_DIR_ENV})"
-        )
-    return Path("runs") / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def summary(result: Any) -> str:
@@ -141,6 +114,7 @@ def summary(result: Any) -> str:
         f"{result.config.name}: trained {result.epochs} epoch(s) in {result.seconds:.0f} s",
         f"{metrics['split']}, {metrics['examples']} examples:",
         *_metric_lines(metrics),
+        *_data_notes(result.run_dir),
         f"run directory: {result.run_dir}",
         "  " + ", ".join(sorted(p.name for p in result.files.values() if p.exists())),
         "next:",
@@ -149,6 +123,39 @@ def summary(result: Any) -> str:
         "  rnnkit recipes    (other tasks from the course)",
     ]
     return "\n".join(lines)
+
+
+def _data_notes(run_dir: Path) -> list[str]:
+    """What the reader had to report (empty texts left out, bytes replaced) and the word
+    vectors' coverage, one line each; nothing when there is nothing to say."""
+    from rnnkit.training.checkpoint import load_json
+
+    notes = []
+    path = run_dir / "data_report.json"
+    report = load_json(path) if path.exists() else {}
+    empty = report.get("empty_texts", {})
+    if empty.get("count"):
+        shown = ", ".join(empty["where"][:3])
+        notes.append(
+            f"data: {empty['count']} empty text(s) left out (e.g. {shown}); see data_report.json"
+        )
+    decode = report.get("decode", {})
+    if decode.get("replaced_bytes"):
+        notes.append(
+            f"data: {decode['replaced_bytes']} invalid UTF-8 byte(s) in "
+            f"{decode['files_with_replacements']} file(s) replaced by U+FFFD"
+        )
+    missing = report.get("missing_values", {})
+    if missing.get("count"):
+        notes.append(f"data: {missing['count']} missing value(s) filled ({missing['fill']})")
+    if (run_dir / "vectors.json").exists():
+        v = load_json(run_dir / "vectors.json")
+        notes.append(
+            f"word vectors: {v['coverage']:.1%} of the vocabulary covered ({v['found']:,} of "
+            f"{v['vocabulary_tokens']:,} tokens, {v['dim']} dimensions, "
+            f"{'frozen' if v['frozen'] else 'fine-tuned'}); see vectors.json"
+        )
+    return notes
 
 
 def _next_step(config: Any) -> str:
@@ -163,9 +170,11 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     groups: dict[str, dict[str, float]] = {"model": {}}
     for name, value in scores.items():
-        owner, _, metric = name.rpartition("_")
-        key = owner if owner in BASELINES else "model"
-        groups.setdefault(key, {})[metric if key != "model" else name] = value
+        owner = next((b for b in BASELINES if name.startswith(f"{b}_")), None)
+        if owner is None:
+            groups["model"][name] = value
+        else:
+            groups.setdefault(owner, {})[name.removeprefix(f"{owner}_")] = value
     return [
         f"  {who:<15} " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         for who, values in groups.items()

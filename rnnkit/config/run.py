@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from rnnkit.config.convert import ConfigError, config_from_dict, config_to_dict
+from rnnkit.config.convert import ConfigError, check_choice, config_from_dict, config_to_dict
 from rnnkit.config.trainer import TRAINER_DEFAULTS, check_train_keys, check_trainer_arguments
 from rnnkit.registry import unknown_name_message
 
@@ -84,6 +84,10 @@ class OptimizerConfig:
         _check_count("optimizer.patience", self.patience, minimum=0)
 
 
+LOGGERS = ("csv", "tensorboard")
+"""The experiment loggers ``train.logger`` names."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How long and how to train: rnnkit's own options, and any Lightning ``Trainer`` argument.
@@ -96,6 +100,9 @@ class TrainConfig:
         progress_bar: show Lightning's progress bar and model summary.
         gradflow_every: record a gradient-flow summary every N steps into the run
             directory (``gradient_flow.jsonl``); ``None`` disables it.
+        logger: the experiment log inside the run directory's ``logs/``: ``"csv"``
+            (``logs/metrics.csv``) or ``"tensorboard"`` (event files for
+            ``tensorboard --logdir <run>/logs``; ``pip install "rnnkit[tensorboard]"``).
         trainer: keyword arguments of ``lightning.Trainer`` (``strategy``,
             ``accumulate_grad_batches``, ``limit_train_batches``, ...), over
             :data:`~rnnkit.config.trainer.TRAINER_DEFAULTS`; checked by name, and the
@@ -107,12 +114,14 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     progress_bar: bool = True
     gradflow_every: int | None = None
+    logger: str = "csv"
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_count("train.max_epochs", self.max_epochs, minimum=1)
         _check_count("train.early_stopping_patience", self.early_stopping_patience, minimum=0)
         _check_count("train.gradflow_every", self.gradflow_every, minimum=1)
+        check_choice("TrainConfig", "logger", self.logger, LOGGERS)
         check_trainer_arguments(self.trainer)
 
     def trainer_arguments(self) -> dict[str, Any]:

@@ -50,7 +50,7 @@ CONTROLLED: Mapping[str, str] = MappingProxyType(
             "it adds history and checkpoint callbacks, and those of "
             "train.early_stopping_patience and train.gradflow_every"
         ),
-        "logger": "it logs CSV into the run directory (logs/)",
+        "logger": "set train.logger (csv or tensorboard; written under the run directory's logs/)",
         "enable_checkpointing": (
             "it writes safetensors checkpoints into the run directory "
             "(checkpoints/last.safetensors; Lightning's own are pickles)"

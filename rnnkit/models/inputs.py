@@ -29,6 +29,12 @@ class InputSpec(ConfigMixin):
         padding_idx: the padding token id of ``embedding`` (its vector stays zero), or
             ``None``.
         dropout: dropout on the encoded inputs (training only).
+        vectors: pretrained word vectors for ``embedding`` (a GloVe or word2vec text
+            file, optionally gzipped). The model itself does not read the file: a training
+            run loads the rows of its vocabulary into the embedding once the vocabulary is
+            built (:func:`~rnnkit.data.load_word_vectors`); the trained weights then carry
+            them, so a reloaded run needs no vectors file.
+        freeze: keep the pretrained vectors fixed during training (``vectors`` only).
     """
 
     kind: str = "embedding"
@@ -37,9 +43,17 @@ class InputSpec(ConfigMixin):
     input_size: int | None = None
     padding_idx: int | None = 0
     dropout: float = 0.0
+    vectors: str | None = None
+    freeze: bool = False
 
     def __post_init__(self) -> None:
         check_choice("InputSpec", "kind", self.kind, INPUT_KINDS)
+        if (self.vectors is not None or self.freeze) and self.kind != "embedding":
+            raise ValueError(
+                f"InputSpec: vectors and freeze apply to kind='embedding', got kind={self.kind!r}"
+            )
+        if self.freeze and self.vectors is None:
+            raise ValueError("InputSpec: freeze=true needs vectors (a word-vectors file)")
         needs = {
             "embedding": ("vocab_size", "embedding_dim"),
             "one_hot": ("vocab_size",),

@@ -4,12 +4,14 @@ Tasks ask this module for fresh metric collections; the names are the ones logge
 after the stage prefix (``val_acc``, ``val_ppl``, ``test_persistence_rmse``, ...):
 
 - classification: ``acc`` (micro) and ``f1`` (macro), :func:`classification_metrics`;
+- multi-label classification: ``f1_micro``, ``f1_macro`` and ``exact`` (every label of a
+  document right), :func:`multilabel_metrics`;
 - language model: ``ppl``, ``bpc`` and ``acc``, padding left out,
   :func:`language_model_metrics`;
 - tagging, seq2seq: per-step ``acc``, padding left out, :func:`token_accuracy`; on
   validation and test seq2seq adds ``exact`` (:class:`SequenceExactMatch`);
 - forecast: ``rmse``, ``mae``, ``mape``, and on test the same per naive baseline,
-  :func:`regression_metrics`.
+  :func:`regression_metrics`; sequence regression: ``rmse`` and ``mae`` the same way.
 
 The classifier report counts its confusion matrix with :func:`confusion_matrix`.
 """
@@ -27,6 +29,8 @@ from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
+    MultilabelExactMatch,
+    MultilabelF1Score,
 )
 from torchmetrics.regression import (
     MeanAbsoluteError,
@@ -43,6 +47,7 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix",
     "language_model_metrics",
+    "multilabel_metrics",
     "regression_metrics",
     "token_accuracy",
 ]
@@ -145,6 +150,21 @@ def classification_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+def multilabel_metrics(num_labels: int, *, threshold: float = 0.5) -> MetricCollection:
+    """``f1_micro``, ``f1_macro`` and ``exact`` over ``num_labels`` labels, from logits.
+
+    A label counts as predicted when its sigmoid probability reaches ``threshold``.
+    """
+    options = {"num_labels": num_labels, "threshold": threshold}
+    return MetricCollection(
+        {
+            "f1_micro": MultilabelF1Score(average="micro", **options),
+            "f1_macro": MultilabelF1Score(average="macro", **options),
+            "exact": MultilabelExactMatch(**options),
+        }
+    )
+
+
 def language_model_metrics(vocab_size: int, *, pad_id: int | None) -> MetricCollection:
     """``ppl``, ``bpc`` and next-token ``acc``, with ``pad_id`` targets left out."""
     return MetricCollection(
@@ -164,10 +184,14 @@ REGRESSION_METRICS: dict[str, Callable[[], Metric]] = {
 """Forecast metrics by name, each a factory of a fresh metric."""
 
 
-def regression_metrics(prefixes: Iterable[str] = ("",)) -> MetricCollection:
-    """Every :data:`REGRESSION_METRICS` entry once per prefix (``""``, ``"persistence_"``, ...)."""
+def regression_metrics(
+    prefixes: Iterable[str] = ("",), names: Iterable[str] = tuple(REGRESSION_METRICS)
+) -> MetricCollection:
+    """Each of ``names`` (default: every :data:`REGRESSION_METRICS` entry) once per prefix
+    (``""``, ``"persistence_"``, ...)."""
+    names = list(names)
     return MetricCollection(
-        {f"{p}{name}": make() for p in prefixes for name, make in REGRESSION_METRICS.items()}
+        {f"{p}{name}": REGRESSION_METRICS[name]() for p in prefixes for name in names}
     )
 
 

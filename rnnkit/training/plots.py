@@ -107,6 +107,25 @@ def plot_forecast(
     return _save(fig, path)
 
 
+def plot_predicted_vs_actual(
+    actual: np.ndarray, predicted: np.ndarray, path: str | Path, *, title: str, label: str
+) -> Path:
+    """A regression's test predictions against the true values, with the line ``y = x``."""
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
+    ax.scatter(actual, predicted, s=10, alpha=0.6)
+    low = float(min(actual.min(), predicted.min()))
+    high = float(max(actual.max(), predicted.max()))
+    ax.plot([low, high], [low, high], color="black", linewidth=1, label="y = x")
+    ax.set_xlabel(f"actual {label}")
+    ax.set_ylabel(f"predicted {label}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_attention(
     weights: np.ndarray,
     source: Sequence[str],

@@ -3,20 +3,33 @@
 The run's DataModule is constructed from the saved config (nothing is read from
 disk) and given the saved data state, so new inputs are tokenised, numericalised and
 scaled exactly as the training data was.
+
+Classifiers, multi-label classifiers and regressors predict in batches
+(:func:`predict_stream`): inputs are encoded one by one (an input that cannot be encoded
+becomes a :class:`PredictedRow` with an ``error`` naming where it is, never a silent
+gap), padded into batches of ``batch_size`` and run in eval mode under
+``torch.inference_mode`` on the model's device. :func:`read_inputs` streams a file of
+inputs (texts, images or sequences) for them. The other tasks (seq2seq, captioning,
+forecasting, language models) answer through :data:`PREDICTORS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rnnkit.data.errors import DataFormatError
+from rnnkit.data.batching import Batch, PadCollate
+from rnnkit.data.errors import DataError, DataFormatError, DataNotFoundError
 from rnnkit.registry import Registry
 from rnnkit.training.run import LoadedRun, build_datamodule
+
+BATCHED_TASKS = ("classification", "multilabel_classification", "regression")
+"""Tasks whose runs predict in batches and from files."""
 
 Predictor = Callable[[LoadedRun, Any, Sequence[str], dict[str, Any]], list[dict[str, Any]]]
 PREDICTORS: Registry[Predictor] = Registry("predictor")
@@ -64,7 +77,7 @@ def load_image(path: str | Path, shape: tuple[int, int] = (28, 28)) -> torch.Ten
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"expected an image file, found nothing at {path}")
+        raise DataNotFoundError(f"expected an image file, found nothing at {path}")
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
     elif path.suffix == ".csv":
@@ -104,28 +117,258 @@ def _class_names(loaded: LoadedRun, dm: Any, count: int) -> list[str]:
     return list(names) if names else [str(i) for i in range(count)]
 
 
+# -- batched prediction -------------------------------------------------------------
+
+
+@dataclass
+class PredictedRow:
+    """One input's answer, or why it has none.
+
+    Attributes:
+        where: the input's place (``file:line``, ``file, case i``, ``input 3``).
+        result: ``label``, ``probability`` and every class's ``probabilities``
+            (classification); ``labels`` and ``probabilities`` (multi-label); ``values``
+            (regression). ``None`` for a bad input.
+        error: what was wrong with a bad input, else ``None``.
+        input: the raw input when it is short text (for display), else ``None``.
+    """
+
+    where: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    input: Any = None
+
+
+def _text_encoder(dm: Any) -> Callable[[Any, str], torch.Tensor]:
+    vocab, limit = dm.vocab, dm.max_length
+
+    def encode(item: Any, where: str) -> torch.Tensor:
+        if not isinstance(item, str):
+            raise DataFormatError(f"{where}: expected a text, got {type(item).__name__}")
+        ids = vocab.encode(dm.tokenizer(item))
+        ids = ids[:limit] if limit else ids
+        if not ids:
+            raise DataFormatError(f"{where}: the text has no tokens")
+        return torch.tensor(ids, dtype=torch.long)  # (T,)
+
+    return encode
+
+
+def _image_encoder(item: Any, where: str) -> torch.Tensor:
+    if isinstance(item, str | Path):
+        try:
+            return load_image(item)  # (H, W)
+        except (OSError, ValueError) as err:  # unreadable or not an image
+            raise DataFormatError(f"{where}: cannot read an image from {item}: {err}") from None
+    array = np.asarray(item, dtype=np.float32)
+    if array.ndim != 2:
+        raise DataFormatError(f"{where}: expected an (H, W) image, got shape {array.shape}")
+    return torch.as_tensor(array / 255.0 if array.max() > 1.0 else array)
+
+
+def example_encoder(dm: Any) -> Callable[[Any, str], torch.Tensor]:
+    """How one raw input becomes a model input: text → ids ``(T,)``, a sequence →
+    scaled features ``(T, F)``, an image (file or array) → rows ``(H, W)``."""
+    if getattr(dm, "vocab", None) is not None:
+        return _text_encoder(dm)
+    if hasattr(dm, "encode"):
+        return lambda item, where: dm.encode(item, where)
+    return _image_encoder
+
+
+def output_decoder(loaded: LoadedRun, dm: Any) -> Callable[[torch.Tensor], list[dict[str, Any]]]:
+    """Model outputs ``(B, C)`` → one result per row, as the run's task reads them."""
+    task = loaded.config.task.name
+    if task == "regression":
+        return lambda out: _values(dm, out)
+    threshold = float(getattr(loaded.task, "threshold", 0.5))
+
+    def decode(logits: torch.Tensor) -> list[dict[str, Any]]:
+        names = _class_names(loaded, dm, logits.shape[-1])
+        if task == "multilabel_classification":
+            probs = torch.sigmoid(logits.float()).cpu().numpy()  # (B, L)
+            return [
+                {
+                    "labels": [n for n, p in zip(names, row, strict=True) if p >= threshold],
+                    "probabilities": _rounded(names, row),
+                }
+                for row in probs
+            ]
+        probs = logits.float().softmax(-1).cpu().numpy()  # (B, C)
+        return [
+            {
+                "label": names[int(row.argmax())],
+                "probability": round(float(row.max()), 6),
+                "probabilities": _rounded(names, row),
+            }
+            for row in probs
+        ]
+
+    return decode
+
+
+def _rounded(names: Sequence[str], probs: np.ndarray) -> dict[str, float]:
+    return {n: round(float(p), 6) for n, p in zip(names, probs, strict=True)}
+
+
+def _values(dm: Any, out: torch.Tensor) -> list[dict[str, Any]]:
+    values = dm.target_scaler.inverse_transform(out.double().cpu().numpy())  # (B, n)
+    return [{"values": [float(v) for v in row]} for row in values]
+
+
+def predict_stream(
+    loaded: LoadedRun,
+    dm: Any,
+    items: Iterable[tuple[str, Any]],
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> Iterator[PredictedRow]:
+    """Predict ``(where, raw input)`` items in batches, in input order.
+
+    Arguments:
+        loaded: the run (its model is moved to ``device`` if given).
+        dm: the run's DataModule with its data state (:func:`run_datamodule`).
+        items: the inputs with their place, e.g. from :func:`read_inputs`.
+        batch_size: inputs per forward pass.
+        device: where to run (default: where the model is).
+
+    Yields:
+        One :class:`PredictedRow` per item, bad inputs included (with ``error``).
+    """
+    if loaded.config.task.name not in BATCHED_TASKS:
+        raise ValueError(
+            f"batched prediction serves {', '.join(BATCHED_TASKS)} runs, not "
+            f"{loaded.config.task.name!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    model = loaded.model.eval()
+    if device is not None:
+        model.to(device)
+    target = next(model.parameters()).device
+    encode, decode = example_encoder(dm), output_decoder(loaded, dm)
+    collate = PadCollate(getattr(dm, "pad_id", 0) if getattr(dm, "vocab", None) else 0)
+    pending: list[PredictedRow] = []
+    encoded: list[tuple[int, torch.Tensor]] = []
+    for where, item in items:
+        row = PredictedRow(where, input=item if isinstance(item, str) else None)
+        try:
+            encoded.append((len(pending), encode(item, where)))
+        except DataError as err:
+            row.error = str(err)
+        pending.append(row)
+        if len(encoded) == batch_size:
+            yield from _flush(model, collate, decode, pending, encoded, target)
+            pending, encoded = [], []
+    yield from _flush(model, collate, decode, pending, encoded, target)
+
+
+def _flush(
+    model: torch.nn.Module,
+    collate: PadCollate,
+    decode: Callable[[torch.Tensor], list[dict[str, Any]]],
+    rows: list[PredictedRow],
+    encoded: list[tuple[int, torch.Tensor]],
+    device: torch.device,
+) -> Iterator[PredictedRow]:
+    if encoded:
+        batch: Batch = collate([(x, 0) for _, x in encoded])
+        with torch.inference_mode():
+            out = model(batch.inputs.to(device), batch.lengths)  # (B, C)
+        for (position, _), result in zip(encoded, decode(out), strict=True):
+            rows[position].result = result
+    yield from rows
+
+
+# -- inputs from files --------------------------------------------------------------
+
+
+def read_inputs(
+    path: str | Path, dm: Any, *, text_column: str | None = None
+) -> Iterator[tuple[str, Any]]:
+    """Stream the inputs of a file as ``(where, raw input)`` for :func:`predict_stream`.
+
+    * text runs: a ``.txt`` file (one text per line) or a CSV, TSV, JSONL or Parquet file
+      with the training text column (``text_column`` overrides it);
+    * sequence runs: a ``.npz``, long-format ``.csv`` or ``.ts`` file as for training
+      (labels, if present, are ignored);
+    * image runs: a ``.npy`` of ``(N, H, W)`` (or one ``(H, W)``) images, a ``.npz`` with
+      ``images``, a folder of image files, or a ``.txt`` listing image files.
+
+    Raises:
+        DataNotFoundError: no such file. DataFormatError: a missing column, a file of the
+            wrong kind (bad rows inside a good file are yielded, not raised).
+    """
+    from rnnkit.data.datasets.textfiles import read_text_rows
+
+    path = Path(path)
+    if getattr(dm, "vocab", None) is not None:
+        column = text_column or getattr(dm, "text_column", None) or "text"
+        for where, record in read_text_rows(path, text_column=column):
+            value = record[column]
+            yield where, "" if value is None else str(value)
+        return
+    if hasattr(dm, "encode"):
+        table = dm.read(path, labelled=False)
+        yield from zip(table.ids, table.sequences, strict=True)
+        return
+    yield from _image_inputs(path)
+
+
+def _image_inputs(path: Path) -> Iterator[tuple[str, Any]]:
+    from rnnkit.data.paths import require_file
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        yield from ((str(f), str(f)) for f in files)
+        return
+    path = require_file(path, "an input file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "images" not in data.files:
+                raise DataFormatError(f"{path}: expected an array 'images', found {data.files}")
+            array = data["images"]
+    elif path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+    if path.suffix in (".npy", ".npz"):
+        array = array[None] if array.ndim == 2 else array
+        yield from ((f"{path}, image {i}", a) for i, a in enumerate(array))
+    elif path.suffix == ".txt":
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                target = Path(line.strip())
+                target = target if target.is_absolute() else path.parent / target
+                yield f"{path}:{number}", str(target)
+    else:
+        yield str(path), str(path)
+
+
 # -- per task -----------------------------------------------------------------------
 
 
 def classify(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Texts (a text classifier) or image files (a digits/Fashion-MNIST classifier)."""
-    vocab = getattr(dm, "vocab", None)
+    """Texts (a text classifier), image files (a digits classifier), or their multi-label
+    and regression counterparts: one batched pass; a bad input is an error naming it."""
+    top = int(options.get("top", 3))
+    rows = predict_stream(
+        loaded,
+        dm,
+        ((f"input {i + 1}", item) for i, item in enumerate(inputs)),
+        batch_size=int(options.get("batch_size", 256)),
+    )
     results = []
-    for item in inputs:
-        if vocab is not None:
-            tokens = dm.tokenizer(item)
-            ids = vocab.encode(tokens)[: dm.max_length] if dm.max_length else vocab.encode(tokens)
-            if not ids:
-                raise ValueError(f"input {item[:40]!r} has no tokens")
-            x, lengths = torch.tensor([ids]), torch.tensor([len(ids)])
-        else:
-            image = load_image(item)
-            x, lengths = image.unsqueeze(0), torch.tensor([image.shape[0]])
-        logits = loaded.model(x, lengths)[0]  # (C,)
-        names = _class_names(loaded, dm, logits.shape[-1])
-        results.append({"input": item, **_softmax_top(logits, names, int(options.get("top", 3)))})
+    for row, item in zip(rows, inputs, strict=True):
+        if row.error is not None:
+            raise DataFormatError(f"{row.error} ({str(item)[:40]!r})")
+        assert row.result is not None
+        result = {"input": item, **row.result}
+        if "label" in result:
+            ranked = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:top]
+            result["top"] = dict(ranked)
+        results.append(result)
     return results
 
 
@@ -236,6 +479,8 @@ def encode_prompt(dm: Any, text: str) -> list[int]:
 
 
 PREDICTORS.register("classification", classify)
+PREDICTORS.register("multilabel_classification", classify)
+PREDICTORS.register("regression", classify)
 PREDICTORS.register("seq2seq", translate)
 PREDICTORS.register("caption", caption)
 PREDICTORS.register("forecast", forecast)

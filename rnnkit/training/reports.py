@@ -1,6 +1,7 @@
 """Task plots and samples written into a run directory after testing.
 
-Every report uses the held-out test split: a confusion matrix for classifiers,
+Every report uses the held-out test split: a confusion matrix for classifiers, a
+per-label table for multi-label classifiers, predicted against actual for regression,
 forecast against actual with the naive baselines for forecasters, sampled text for
 language models, decoded examples (and attention) for encoder–decoders, captioned
 images for captioners.
@@ -8,6 +9,7 @@ images for captioners.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,69 @@ def classification_report(
         title=f"{config.name}: test confusion matrix (accuracy {accuracy:.3f}, n={counts.sum()})",
     )
     return {"confusion_matrix": path}
+
+
+def per_label_counts(
+    model: nn.Module, batches: Iterable[Any], num_labels: int, threshold: float
+) -> np.ndarray:
+    """``(L, 3)`` counts per label of true positives, false positives and false negatives."""
+    counts = np.zeros((num_labels, 3), dtype=np.int64)
+    for batch in batches:
+        predicted = torch.sigmoid(model(batch.inputs, batch.lengths)) >= threshold  # (B, L)
+        truth = batch.targets >= 0.5  # (B, L)
+        counts[:, 0] += (predicted & truth).sum(0).numpy()
+        counts[:, 1] += (predicted & ~truth).sum(0).numpy()
+        counts[:, 2] += (~predicted & truth).sum(0).numpy()
+    return counts
+
+
+def multilabel_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    """``per_label.json`` and ``per_label.txt``: precision, recall, F1 and support per label."""
+    n = task.num_classes
+    counts = per_label_counts(model, _batches(dm), n, task.threshold)
+    names = list(getattr(dm, "class_names", None) or [str(i) for i in range(n)])
+    rows = []
+    for name, (tp, fp, fn) in zip(names, counts.tolist(), strict=True):
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append(
+            {"label": name, "precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+        )
+    files = {"per_label": run_dir / "per_label.json", "per_label_table": run_dir / "per_label.txt"}
+    files["per_label"].write_text(json.dumps(rows, indent=2) + "\n")
+    width = max([len(r["label"]) for r in rows] + [5])
+    lines = [
+        f"# {config.name}: per-label test scores at threshold {task.threshold}",
+        f"{'label':<{width}}  precision  recall  f1     support",
+        *(
+            f"{r['label']:<{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:.3f}  "
+            f"{r['support']:7d}"
+            for r in rows
+        ),
+    ]
+    files["per_label_table"].write_text("\n".join(lines) + "\n")
+    return files
+
+
+def regression_report(
+    config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
+) -> dict[str, Path]:
+    """``predicted_vs_actual.png``: the test predictions (first target) against the truth."""
+    preds, actual = [], []
+    for batch in _batches(dm):
+        preds.append(task.unscale(model(batch.inputs, batch.lengths))[:, 0])
+        actual.append(task.unscale(batch.targets)[:, 0])
+    path = plots.plot_predicted_vs_actual(
+        torch.cat(actual).numpy(),
+        torch.cat(preds).numpy(),
+        run_dir / "predicted_vs_actual.png",
+        title=f"{config.name}: test predictions",
+        label="target",
+    )
+    return {"predicted_vs_actual": path}
 
 
 def _joiner(vocab: Any) -> str:
@@ -210,6 +275,8 @@ def tagging_report(
 
 
 REPORTS.register("classification", classification_report)
+REPORTS.register("multilabel_classification", multilabel_report)
+REPORTS.register("regression", regression_report)
 REPORTS.register("tagging", tagging_report)
 REPORTS.register("language_model", language_model_report)
 REPORTS.register("seq2seq", seq2seq_report)

@@ -6,6 +6,9 @@ A run directory holds::
     model.safetensors    the best epoch's weights (by the task's monitored value)
     data_state.json      what the data pipeline learnt from the training split
                          (vocabulary, class names, scalers) — never the data itself
+    data_report.json     what the reader found (files, empty texts, replaced bytes,
+                         label counts), for DataModules that keep a ``data_report``
+    vectors.json         coverage of pretrained word vectors (``model.input.vectors``)
     history.json         train/validation loss, metrics and learning rate per epoch
     checkpoints/last.safetensors
                          the whole training state after the last completed epoch:
@@ -15,7 +18,8 @@ A run directory holds::
     <task plots>         confusion matrix, forecast vs actual, samples, attention, ...
     metrics.json         test metrics on the held-out split (+ baselines where they
                          apply); written last, so a run with it is finished
-    logs/metrics.csv     Lightning's CSV log
+    logs/                the experiment log: ``metrics.csv`` (``train.logger: csv``) or
+                         TensorBoard event files (``train.logger: tensorboard``)
 
 Every file is written atomically (:func:`~rnnkit.training.checkpoint.atomic_path`),
 and only by global rank zero under distributed training. A run that fails before
@@ -37,7 +41,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from torch import nn
 
@@ -71,9 +75,16 @@ from rnnkit.training.checkpoint import (
     save_json,
 )
 from rnnkit.training.module import SequenceTaskModule, check_optimizer
+from rnnkit.training.pretrained import (
+    VECTORS_FILE,
+    apply_input_vectors,
+    load_input_vectors,
+    with_vector_size,
+)
 from rnnkit.training.tasks import TASKS, Task
 
 CONFIG_FILE, WEIGHTS_FILE, DATA_STATE_FILE = "config.yaml", "model.safetensors", "data_state.json"
+DATA_REPORT_FILE = "data_report.json"
 METRICS_FILE, HISTORY_FILE, CURVES_FILE = "metrics.json", "history.json", "curves.png"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_FILE = f"{CHECKPOINT_DIR}/{LastCheckpoint.NAME}{LastCheckpoint.FILE_EXTENSION}"
@@ -199,10 +210,25 @@ def _trainer(
         enable_checkpointing=True,
         plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
         use_distributed_sampler=False,  # the DataModules shard every split themselves
-        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=log_version),
+        logger=_logger(config.train.logger, run_dir, log_version),
         callbacks=callbacks,
         default_root_dir=str(run_dir),
     )
+
+
+def _logger(kind: str, run_dir: Path, version: str) -> Logger:
+    """``train.logger``: CSV (always available) or TensorBoard, under ``run_dir/logs``."""
+    if kind == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        try:
+            return TensorBoardLogger(save_dir=str(run_dir), name="logs", version=version)
+        except ModuleNotFoundError as err:
+            raise ConfigError(
+                "train.logger=tensorboard needs the tensorboard package: "
+                "pip install 'rnnkit[tensorboard]'"
+            ) from err
+    return CSVLogger(save_dir=str(run_dir), name="logs", version=version)
 
 
 def _callbacks(config: RunConfig, task: Task, run_dir: Path) -> list[L.Callback]:
@@ -297,14 +323,15 @@ def _train(
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
     task.bind(datamodule)
-    config = resolve(config, datamodule, task)
-    module = SequenceTaskModule(
-        build_model(config.model), task, config.optimizer, max_epochs=config.train.max_epochs
-    )
+    vectors = None if resume else load_input_vectors(config, datamodule)
+    config = resolve(with_vector_size(config, vectors), datamodule, task)
+    model = build_model(config.model)
+    vectors_report = apply_input_vectors(model, vectors)  # (on resume: freezing only)
+    module = SequenceTaskModule(model, task, config.optimizer, max_epochs=config.train.max_epochs)
     callbacks = _callbacks(config, task, run_dir)
     done, stopped = _progress(checkpoint, config, callbacks) if checkpoint else (0, False)
     if is_rank_zero():
-        _write_run_start(run_dir, config, datamodule)
+        _write_run_start(run_dir, config, datamodule, vectors_report)
     version = f"resumed-at-epoch-{done}" if done else ""  # keep the earlier sessions' logs
     trainer = _trainer(config, run_dir, callbacks, config.train.max_epochs, version)
     _check_shardable(datamodule, config, trainer.world_size)
@@ -320,14 +347,21 @@ def _train(
     return RunResult(run_dir, config, metrics, epochs, 0.0, files)
 
 
-def _write_run_start(run_dir: Path, config: RunConfig, datamodule: Any) -> None:
-    """The files a run writes before it trains: its resolved config and data state."""
+def _write_run_start(
+    run_dir: Path, config: RunConfig, datamodule: Any, vectors_report: Any = None
+) -> None:
+    """The files a run writes before it trains: its resolved config, data state and
+    reports (what the reader found, pretrained-vector coverage)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for leftover in run_dir.rglob(TEMPORARY_GLOB):  # of a process killed mid-write
         leftover.unlink(missing_ok=True)
     with atomic_path(run_dir / CONFIG_FILE) as tmp:
         save_yaml(run_config_to_dict(config), tmp)
     save_json(datamodule.state_dict(), run_dir / DATA_STATE_FILE)
+    if getattr(datamodule, "data_report", None):
+        save_json(datamodule.data_report, run_dir / DATA_REPORT_FILE)
+    if vectors_report is not None:
+        save_json(vectors_report, run_dir / VECTORS_FILE)
 
 
 def _resume_point(run_dir: Path) -> Path | None:

@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
+from rnnkit.config import ConfigError
 from rnnkit.registry import Registry
 from rnnkit.training.metrics import (
     REGRESSION_METRICS,
     SequenceExactMatch,
     classification_metrics,
     language_model_metrics,
+    multilabel_metrics,
     regression_metrics,
     token_accuracy,
 )
@@ -86,10 +88,13 @@ TASKS: Registry[type[Task]] = Registry("task")
 class _LabelTask(Task):
     """A task whose targets are class labels: it takes the class count from the data."""
 
+    multi_label: ClassVar[bool] = False
+
     def __init__(self, num_classes: int | None = None) -> None:
         self.num_classes = num_classes
 
     def bind(self, datamodule: Any) -> None:
+        _check_label_kind(self, datamodule)
         self.num_classes = int(datamodule.num_classes)
 
     def model_defaults(self, datamodule: Any) -> dict[str, Any]:
@@ -130,6 +135,119 @@ class ClassificationTask(_LabelTask):
             hits += int((targets == majority).sum())
             total += targets.numel()
         return {"test_majority_class_acc": hits / total} if total else {}
+
+
+def _check_label_kind(task: Task, datamodule: Any) -> None:
+    """One label per example and multi-hot rows need different tasks; say which."""
+    multi = bool(getattr(datamodule, "multi_label", False))
+    wanted = getattr(task, "multi_label", False)
+    if multi and not wanted:
+        raise ConfigError(
+            "the data has several labels per example (data.multi_label=true); use "
+            "task.name=multilabel_classification (recipe text-multilabel)"
+        )
+    if wanted and not multi:
+        raise ConfigError(
+            "task multilabel_classification needs multi-hot targets: set data.multi_label=true "
+            "(with data.label_separator for the labels in one cell)"
+        )
+
+
+class MultiLabelClassificationTask(_LabelTask):
+    """Many-to-one with several labels per sequence: multi-hot targets ``(B, L)``.
+
+    Loss: binary cross-entropy on the logits (``binary_cross_entropy_with_logits``, one
+    independent yes/no per label). Metrics: ``f1_micro`` (over every label decision),
+    ``f1_macro`` (the mean of the labels' F1, so rare labels count as much as frequent
+    ones) and ``exact`` (every label of an example right), at ``threshold``.
+    """
+
+    monitor, mode, main_metric = "val_f1_micro", "max", "f1_micro"
+    multi_label = True
+
+    def __init__(self, num_classes: int | None = None, threshold: float = 0.5) -> None:
+        super().__init__(num_classes)
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        self.threshold = threshold
+
+    def metrics(self, stage: str) -> MetricCollection:
+        n = _required(self.num_classes, "num_classes")
+        return multilabel_metrics(n, threshold=self.threshold)
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        logits = model(batch.inputs, batch.lengths)  # (B, L)
+        targets = batch.targets.to(logits.dtype)  # (B, L) multi-hot
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        # Probabilities, not logits: torchmetrics takes values inside [0, 1] as probabilities.
+        probs = torch.sigmoid(logits.detach())
+        return StepResult(loss, len(targets), {"*": (probs, batch.targets.long())})
+
+    def baseline_metrics(self, datamodule: Any) -> dict[str, float]:
+        """``test_majority_class_f1_micro``: always answering the most frequent training label."""
+        n = _required(self.num_classes, "num_classes")
+        counts = torch.zeros(n)
+        for batch in datamodule.train_dataloader():
+            counts += batch.targets.reshape(-1, n).sum(0).cpu()
+        guess = torch.zeros(n)
+        guess[int(counts.argmax())] = 1.0
+        metric = multilabel_metrics(n, threshold=self.threshold)["f1_micro"]
+        seen = False
+        for batch in datamodule.test_dataloader():
+            targets = batch.targets.reshape(-1, n).long()
+            metric.update(guess.expand(len(targets), n), targets)
+            seen = True
+        return {"test_majority_class_f1_micro": float(metric.compute())} if seen else {}
+
+
+class RegressionTask(Task):
+    """Many-to-one with numbers: a whole sequence → ``n`` values; MSE on scaled targets.
+
+    The model is the classifier with ``num_classes = n`` outputs and no softmax. Metrics
+    are in the targets' own units (the data's ``target_scaler`` undone): ``rmse`` and
+    ``mae``; on the test split the same for the naive baseline that always answers the
+    training mean (``mean_rmse``, ``mean_mae``).
+    """
+
+    monitor, mode, main_metric = "val_loss", "min", "rmse"
+    _METRICS = ("rmse", "mae")
+
+    def __init__(self) -> None:
+        self.target_scaler: Any = None
+
+    def bind(self, datamodule: Any) -> None:
+        if getattr(datamodule, "target_scaler", None) is None:
+            raise ConfigError(
+                "task regression needs numeric targets: set data.targets=values "
+                "(the sequences DataModule)"
+            )
+        self.target_scaler = datamodule.target_scaler
+
+    def model_defaults(self, datamodule: Any) -> dict[str, Any]:
+        return {"input": input_defaults(datamodule), "num_classes": int(datamodule.num_targets)}
+
+    def metrics(self, stage: str) -> MetricCollection:
+        prefixes = ["", "mean_"] if stage == "test" else [""]
+        return regression_metrics(prefixes, self._METRICS)
+
+    def unscale(self, values: Tensor) -> Tensor:
+        """Scaled ``(B, n)`` values → the targets' units."""
+        restored = self.target_scaler.inverse_transform(values.detach().cpu().double().numpy())
+        return torch.as_tensor(restored, dtype=values.dtype, device=values.device)
+
+    def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
+        preds = model(batch.inputs, batch.lengths)  # (B, n), scaled units
+        loss = F.mse_loss(preds, batch.targets)
+        target = self.unscale(batch.targets)
+        forecasts = {"": self.unscale(preds)}
+        if stage == "test":  # the training mean is 0 in scaled units
+            forecasts["mean_"] = self.unscale(torch.zeros_like(batch.targets))
+        updates = {
+            f"{prefix}{metric}": (forecast, target)
+            for prefix, forecast in forecasts.items()
+            for metric in self._METRICS
+        }
+        return StepResult(loss, len(batch.targets), updates)
 
 
 class LanguageModelTask(Task):
@@ -379,6 +497,12 @@ class ForecastTask(Task):
 
 
 TASKS.register("classification", ClassificationTask, description="many-to-one class labels")
+TASKS.register(
+    "multilabel_classification",
+    MultiLabelClassificationTask,
+    description="many-to-one, several labels per sequence",
+)
+TASKS.register("regression", RegressionTask, description="many-to-one numeric targets")
 TASKS.register("language_model", LanguageModelTask, description="next-token prediction")
 TASKS.register("tagging", TaggingTask, description="a class label for every step")
 TASKS.register("seq2seq", Seq2SeqTask, description="encoder-decoder sequence transduction")

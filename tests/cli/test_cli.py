@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -58,16 +57,14 @@ def test_a_config_error_is_one_line_and_exit_status_2(
 def test_every_process_of_a_run_finds_the_same_run_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from rnnkit.cli.train import run_directory
+    from rnnkit.api import build_config, default_run_dir
 
     for name in ("RNNKIT_RUN_DIR", "WORLD_SIZE", "SLURM_NTASKS"):
         monkeypatch.delenv(name, raising=False)
-    args = argparse.Namespace(resume=None, out=None)
-    assert run_directory(args, "digits").parent == Path("runs")  # time-stamped
+    config = build_config("digits")
+    assert default_run_dir(config).parent == Path("runs")  # time-stamped
     monkeypatch.setenv("WORLD_SIZE", "4")  # torchrun: no process can pick a time for all
-    with pytest.raises(ConfigError, match=r"4 processes were launched .* name one with --out"):
-        run_directory(args, "digits")
+    with pytest.raises(ConfigError, match=r"4 processes were launched .*\(rnnkit train --out"):
+        default_run_dir(config)
     monkeypatch.setenv("RNNKIT_RUN_DIR", str(tmp_path / "shared"))  # set by rnnkit for DDP
-    assert run_directory(args, "digits") == tmp_path / "shared"
-    args.out = tmp_path / "given"
-    assert run_directory(args, "digits") == tmp_path / "given"
+    assert default_run_dir(config) == tmp_path / "shared"

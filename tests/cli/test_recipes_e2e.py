@@ -23,6 +23,9 @@ from rnnkit.recipes import recipes
 from tests.data.test_images import write_idx_set
 from tests.data.test_imdb import make_archive
 from tests.data.test_reuters import make_reuters
+from tests.data.test_sequences import ragged, write_padded_npz
+from tests.data.test_textfiles import reviews, write_jsonl
+from tests.data.test_textfiles import write_csv as write_text_csv
 from tests.data.test_timeseries import write_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore::rnnkit.data.errors.ChecksumWarning")
@@ -64,6 +67,23 @@ def _text(tmp: Path) -> tuple[Path | None, list[str]]:
     return None, [f"data.path={path}", "data.block_size=16", "model.rnn.hidden_size=8"]
 
 
+def _own_text(tmp: Path) -> tuple[Path | None, list[str]]:
+    path = write_text_csv(tmp / "reviews.csv", reviews(60))
+    return None, [f"data.path={path}", "data.batch_size=4", "model.rnn.hidden_size=8"]
+
+
+def _own_tags(tmp: Path) -> tuple[Path | None, list[str]]:
+    tags = ["sport|politics", "sport", "politics"]
+    records = [{"text": f"goal {i} vote {i % 3}", "label": tags[i % 3]} for i in range(60)]
+    path = write_jsonl(tmp / "tagged.jsonl", records)
+    return None, [f"data.path={path}", "data.batch_size=4", "model.rnn.hidden_size=8"]
+
+
+def _own_sequences(tmp: Path) -> tuple[Path | None, list[str]]:
+    path = write_padded_npz(tmp / "seq.npz", *ragged(60))
+    return None, [f"data.path={path}", "data.batch_size=4", "model.rnn.hidden_size=8"]
+
+
 def _fashion(tmp: Path) -> tuple[Path | None, list[str]]:
     write_idx_set(tmp / "data" / "fashion-mnist", n_train=60, n_test=20)
     return tmp / "data", ["data.batch_size=8", "model.rnn.hidden_size=8"]
@@ -78,6 +98,9 @@ FIXTURES: dict[str, Callable[[Path], tuple[Path | None, list[str]]]] = {
     "imdb-cnn-lstm": _imdb,
     "reuters": _reuters,
     "stock": _stock,
+    "text": _own_text,
+    "text-multilabel": _own_tags,
+    "sequences": _own_sequences,
     "stock-bilstm": _stock,
     "char-lm": _text,
     "hello": _no_data,
@@ -91,6 +114,7 @@ FIXTURES: dict[str, Callable[[Path], tuple[Path | None, list[str]]]] = {
 
 TASK_FILES = {
     "classification": "confusion_matrix.png",
+    "multilabel_classification": "per_label.txt",
     "forecast": "forecast.png",
     "language_model": "samples.txt",
     "seq2seq": "samples.txt",
@@ -113,9 +137,9 @@ def _fresh(*args: str) -> str:
 
 
 def _digit_file(tmp: Path) -> Path:
-    from rnnkit.data.datasets.digits import bundled_digits_path, read_digits_csv
+    from rnnkit.data.datasets.digits import bundled_digits_path, read_digits
 
-    images, _ = read_digits_csv(bundled_digits_path())
+    images, _ = read_digits(bundled_digits_path())
     path = tmp / "digit.npy"
     np.save(path, images[0])
     return path
@@ -125,8 +149,11 @@ def _prediction_args(name: str, run: Path, tmp: Path, overrides: list[str]) -> l
     """How to apply each recipe's run to a new input, or None (evaluation only)."""
     if name in ("digits", "fashion-mnist", "caption"):
         return ["predict", str(run), str(_digit_file(tmp)), "--json"]
-    if name in ("imdb", "imdb-cnn-lstm", "reuters"):
+    if name in ("imdb", "imdb-cnn-lstm", "reuters", "text", "text-multilabel"):
         return ["predict", str(run), "a wonderful film, truly moving", "--json"]
+    if name == "sequences":
+        data = next(o for o in overrides if o.startswith("data.path=")).split("=", 1)[1]
+        return ["predict", str(run), "--input", data]  # JSON Lines on stdout
     if name in ("stock", "stock-bilstm"):
         csv = next(o for o in overrides if o.startswith("data.path=")).split("=", 1)[1]
         return ["predict", str(run), csv, "--json"]
@@ -166,7 +193,10 @@ def test_recipe_trains_and_its_run_is_usable(name: str, tmp_path: Path) -> None:
     assert not list(run.rglob("*.ckpt")) and not list(run.rglob("*.pt"))  # nothing pickled
 
     prediction = _prediction_args(name, run, tmp_path, overrides)
-    if prediction is not None:
+    if prediction is not None and "--input" in prediction:
+        rows = [json.loads(line) for line in _fresh(*prediction).splitlines()]
+        assert rows and all("label" in r for r in rows), f"{name}: no predictions"
+    elif prediction is not None:
         result = json.loads(_fresh(*prediction))
         assert result, f"{name}: empty prediction"
     else:

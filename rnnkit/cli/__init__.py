@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "evaluate",
     "predict",
     "generate",
+    "export",
     "recipes",
     "gradflow",
     "activations",
@@ -92,6 +93,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "fix your input", reported in one line instead of a traceback."""
     from rnnkit.config import ConfigError
     from rnnkit.data.errors import DataError
+    from rnnkit.export.errors import ExportError
     from rnnkit.registry import UnknownNameError
     from rnnkit.training.callbacks import TrainingDiverged
     from rnnkit.training.checkpoint import DamagedFileError
@@ -99,6 +101,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         ConfigError,
         DataError,
+        ExportError,
         UnknownNameError,
         FileNotFoundError,
         FileExistsError,

@@ -158,8 +158,12 @@ def check_lengths(lengths: Tensor | Sequence[int], num_steps: int, batch: int, n
     """Validate ``lengths`` against a padded batch of ``num_steps`` steps.
 
     Returns:
-        The lengths as an int64 CPU tensor.
+        The lengths as an int64 CPU tensor (on their own device inside ``torch.export``).
     """
+    if torch.compiler.is_exporting():
+        # A traced graph has no values to check (its lengths are an input of the
+        # exported graph, documented there) and must stay on the input's device.
+        return torch.as_tensor(lengths).long()
     lengths = torch.as_tensor(lengths).cpu()
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"{name}: expected integer lengths, got dtype {lengths.dtype}")

@@ -108,6 +108,21 @@ class ConvFrontEnd(nn.Module):
         self.pool = nn.MaxPool1d(pool_size, stride=pool_size, ceil_mode=True)
         self.pool_size = pool_size
 
+    def _pool_keeping_steps(self, h: Tensor) -> Tensor:
+        """The pooling of an exported graph: ``(B, C, T)`` → ``(B, C, T)``, window ``j`` at
+        step ``j`` and zeros from step ``⌈T/p⌉`` on (past every pooled length).
+
+        A graph exported with a dynamic ``T`` cannot shorten it to ``⌈T/p⌉``: torch.export
+        would then require ``⌈T/p⌉ ≥ 2``. Everything after the front end masks the steps
+        past each sequence's length, so the outputs are the same.
+        """
+        p, steps = self.pool_size, h.shape[-1]
+        # window starting at t: max of h_t .. h_{t+p-1}; zeros past T cannot raise it (ReLU)
+        starts = torch.stack([F.pad(h, (0, k))[..., k:] for k in range(p)]).amax(0)
+        first = torch.arange(steps, device=h.device) * p  # (T,) where window j starts
+        pooled = starts.index_select(-1, first.clamp(max=steps - 1))  # (B, C, T)
+        return torch.where(first < steps, pooled, 0.0)
+
     def forward(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
         mask = length_mask(lengths, x.shape[1], device=x.device)  # (B, T) or None
         if mask is not None:
@@ -116,7 +131,9 @@ class ConvFrontEnd(nn.Module):
         h = torch.relu(self.conv(h))  # (B, C, T)
         if mask is not None:
             h = h * mask.unsqueeze(1)
-        h = self.pool(h).transpose(1, 2)  # (B, ⌈T/p⌉, C)
+        exporting = torch.compiler.is_exporting()
+        h = self._pool_keeping_steps(h) if exporting else self.pool(h)  # (B, C, ⌈T/p⌉)
+        h = h.transpose(1, 2)  # (B, ⌈T/p⌉, C); T steps in an exported graph
         return h, None if lengths is None else pooled_lengths(lengths, self.pool_size)
 
 

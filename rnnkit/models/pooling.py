@@ -60,7 +60,8 @@ class AttentionPooling(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         scores = self.v(torch.tanh(self.proj(x))).squeeze(-1)  # (B, T)
         weights = masked_softmax(scores, mask)  # (B, T)
-        self.last_weights = weights.detach()
+        if not torch.compiler.is_exporting():  # an exported graph keeps no module state
+            self.last_weights = weights.detach()
         return torch.einsum("bt,btf->bf", weights, x)  # (B, F)
 
 

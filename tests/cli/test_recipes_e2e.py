@@ -2,7 +2,8 @@
 
 Each test trains a recipe for a few batches (seconds), checks the run directory, then
 applies the saved run in a *fresh process* (``python -m rnnkit predict/generate``), as
-a user would after training.
+a user would after training, and exports it (``rnnkit export``, ONNX in a fresh process,
+torch.export in this one; the exporter checks both against the model).
 """
 
 from __future__ import annotations
@@ -172,6 +173,17 @@ def _prediction_args(name: str, run: Path, tmp: Path, overrides: list[str]) -> l
     return None
 
 
+def _export_both_ways(run: Path, tmp: Path) -> None:
+    """``rnnkit export`` to ONNX in a fresh process, to torch.export here; both checked."""
+    onnx_file = tmp / "exported.onnx"
+    summary = json.loads(
+        _fresh("export", str(run), "--format", "onnx", "--out", str(onnx_file), "--json")
+    )
+    assert Path(summary["files"][next(iter(summary["files"]))]) == onnx_file
+    assert all(Path(f).is_file() for f in summary["files"].values())
+    assert main(["export", str(run), "--format", "torch-export", "--out", str(tmp / "x.pt2")]) == 0
+
+
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_recipe_trains_and_its_run_is_usable(name: str, tmp_path: Path) -> None:
     data_dir, overrides = FIXTURES[name](tmp_path)
@@ -192,6 +204,7 @@ def test_recipe_trains_and_its_run_is_usable(name: str, tmp_path: Path) -> None:
         assert (run / filename).is_file(), filename
     assert not list(run.rglob("*.ckpt")) and not list(run.rglob("*.pt"))  # nothing pickled
 
+    _export_both_ways(run, tmp_path)
     prediction = _prediction_args(name, run, tmp_path, overrides)
     if prediction is not None and "--input" in prediction:
         rows = [json.loads(line) for line in _fresh(*prediction).splitlines()]

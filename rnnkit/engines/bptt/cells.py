@@ -30,6 +30,11 @@ _FAMILIES: dict[type, str] = {
 _PLAIN = VariantOptions()
 
 
+def cell_family(cell: Any) -> str | None:
+    """The family (``"rnn"``, ``"gru"``, ``"lstm"``) of a built-in cell, else ``None``."""
+    return _FAMILIES.get(type(cell))
+
+
 def _cell_runner(cell: Any, masks: VariantMasks | None) -> SequenceRunner:
     return family_runner(
         _FAMILIES[type(cell)],

@@ -311,6 +311,24 @@ class RNNCellBase(RecurrentCell):
         return ", ".join([f"{self.input_size}, {self.hidden_size}", *filter(None, parts)])
 
 
+class BasicCell(RNNCellBase):
+    """An :class:`RNNCellBase` with ``torch.nn.GRUCell``'s constructor, initialised: for
+    the cells with no argument and no parameter of their own (GRU, minGRU, minLSTM)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Device = None,
+        dtype: DType = None,
+        *,
+        torch_compat: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
+        self.reset_parameters()
+
+
 def check_sizes(name: str, **sizes: int) -> None:
     """Raise a clear error unless every size is an integer >= 1 (``bool`` is not a size)."""
     for what, value in sizes.items():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import Device, DType, RNNCellBase
+from rnnkit.cells.base import BasicCell
 
 
 class GRUGates(NamedTuple):
@@ -75,7 +75,7 @@ def gru_step(
     return n + z * (h - n)  # = (1 - z) * n + z * h
 
 
-class GRUCell(RNNCellBase):
+class GRUCell(BasicCell):
     r"""GRU cell, with the parameters and call of :class:`torch.nn.GRUCell`.
 
     .. math::
@@ -112,19 +112,6 @@ class GRUCell(RNNCellBase):
     """
 
     gates = 3  # r, z, n
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-        *,
-        torch_compat: bool = False,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
-        self.reset_parameters()
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = gru_step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import Device, DType, LinearCoefficients, RNNCellBase
+from rnnkit.cells.base import BasicCell, LinearCoefficients
 
 
 class MinGRUGates(NamedTuple):
@@ -141,7 +141,7 @@ def minlstm_coefficients(
     return LinearCoefficients(f, i * h_tilde)
 
 
-class _MinimalCell(RNNCellBase):
+class _MinimalCell(BasicCell):
     """What both cells share: ``G`` gate blocks of ``H`` units read from ``x_t`` only
     (torch's ``weight_ih``, ``bias_ih`` and initialisation, no ``weight_hh``), a step
     function and the same step's coefficients for a whole sequence."""
@@ -149,19 +149,6 @@ class _MinimalCell(RNNCellBase):
     reads_state = False
     step_fn: ClassVar[Callable[..., Tensor]]
     coefficients_fn: ClassVar[Callable[..., LinearCoefficients]]
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-        *,
-        torch_compat: bool = False,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
-        self.reset_parameters()
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = type(self).step_fn(x, state, self.weight_ih, self.bias_ih)

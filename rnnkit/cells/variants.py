@@ -11,8 +11,7 @@ engine runs, so the loop engine and the BPTT engine see the same masks for the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -44,11 +43,11 @@ from rnnkit.cells.variant_steps import variant_step
 class VariantCell(RNNCellBase):
     """Shared machinery of the variant cells (parameters, masks, checks, the step).
 
-    Subclasses set ``family`` and ``gates`` and declare their keywords in their
-    constructor's signature (``**variant: Unpack[VariantKwargs]`` or
-    ``Unpack[LSTMVariantKwargs]``).
+    Subclasses set ``family`` and ``gates``; one with keywords other than
+    :class:`VariantKwargs` declares them in its own constructor's signature
+    (``**variant: Unpack[LSTMVariantKwargs]``).
 
-    Arguments (the subclasses' in their order, positional):
+    Arguments:
         input_size, hidden_size, bias, device, dtype, torch_compat: as the plain cell's.
         variant: the variant keywords (checked by :func:`variant_options`).
     """
@@ -60,11 +59,12 @@ class VariantCell(RNNCellBase):
         self,
         input_size: int,
         hidden_size: int,
-        bias: bool,
-        device: Device,
-        dtype: DType,
-        torch_compat: bool,
-        variant: Mapping[str, Any],
+        bias: bool = True,
+        device: Device = None,
+        dtype: DType = None,
+        *,
+        torch_compat: bool = False,
+        **variant: Unpack[VariantKwargs],
     ) -> None:
         name = type(self).__name__
         check_sizes(name, input_size=input_size, hidden_size=hidden_size)
@@ -140,7 +140,7 @@ class VariantCell(RNNCellBase):
 
     def forward(
         self, x: Tensor, state: State | None = None, *, masks: VariantMasks | None = None
-    ) -> tuple[Tensor, State]:
+    ) -> tuple[Tensor, State] | State:
         """One step; ``masks`` (from :meth:`sample_masks`, at ``t``) for the noisy options.
 
         Without ``masks`` this is the plain cell call (``(I,)`` input, ``None`` or a plain
@@ -213,7 +213,9 @@ class LSTMVariantCell(VariantCell):
         torch_compat: bool = False,
         **variant: Unpack[LSTMVariantKwargs],
     ) -> None:
-        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat, variant)
+        super().__init__(
+            input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat, **variant
+        )
 
     def init_state(
         self, batch_size: int, *, device: Device = None, dtype: DType = None
@@ -254,20 +256,7 @@ class GRUVariantCell(VariantCell):
     """
 
     family = "gru"
-    gates = GATES[family]
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-        *,
-        torch_compat: bool = False,
-        **variant: Unpack[VariantKwargs],
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat, variant)
+    gates = GATES[family]  # the constructor is VariantCell's: the common variant keywords
 
 
 class RNNVariantCell(VariantCell):
@@ -313,7 +302,9 @@ class RNNVariantCell(VariantCell):
         **variant: Unpack[VariantKwargs],
     ) -> None:
         check_nonlinearity("RNNVariantCell", nonlinearity)
-        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat, variant)
+        super().__init__(
+            input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat, **variant
+        )
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:

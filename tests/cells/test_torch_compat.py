@@ -82,6 +82,8 @@ def test_without_torch_compat_a_call_takes_the_same_and_returns_the_protocol(
     assert torch.equal(y, leaves(state)[0])
     for a, e in zip(leaves(state), leaves(compat(x, hx)), strict=True):
         assert torch.equal(a, e)
+    if kind == "lstm":  # torch's LSTMCell also takes [h, c]
+        assert all(map(torch.equal, cell(x, list(hx))[1], state))
 
 
 def _torch_docs_lstm_loop(make_cell: Callable[[int, int], nn.Module]) -> list[torch.Tensor]:
@@ -161,6 +163,18 @@ def test_variant_and_minimal_cells_take_plain_tuples_none_and_unbatched_input(
         assert_close(a, e[0], what="unbatched state")
         assert torch.equal(t, a)
     assert leaves(cell(x)[1])[0].shape == (4,)  # None: zeros, unbatched
+
+
+def test_a_torch_compat_variant_cell_returns_the_state_under_masks_too() -> None:
+    options = {"zoneout_h": 0.5, "recurrent_dropout": 0.5}
+    cell = rnnkit.LSTMVariantCell(3, 4, **options)
+    compat = rnnkit.LSTMVariantCell(3, 4, torch_compat=True, **options)
+    compat.load_state_dict(cell.state_dict())
+    x, masks = torch.randn(2, 3), cell.sample_masks(2, 3)  # training mode: masks required
+    _, want = cell(x, None, masks=masks.at(0))
+    got = compat(x, None, masks=masks.at(0))
+    assert isinstance(got, LSTMState)
+    assert all(map(torch.equal, got, want))
 
 
 def test_a_torch_compat_cell_still_runs_in_recurrent() -> None:

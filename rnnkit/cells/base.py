@@ -204,22 +204,20 @@ class RecurrentCell(nn.Module):
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State] | State:
         """One step on ``x`` ``(B, I)`` or ``(I,)``: ``(y, new_state)``, or with
         ``torch_compat`` the new state alone."""
-        return self.returned(*self.checked_step(self.step, x, state))
+        return self.returned(*self.checked_step(x, state))
 
-    def checked_step(
-        self, step: Callable[[Tensor, State], tuple[Tensor, State]], x: Tensor, state: State | None
-    ) -> tuple[Tensor, State]:
-        """``step`` (batched, state given) on what a call accepts: ``x`` checked, the state
-        zeros for ``None`` or checked and read as this cell's type, 1-D ``x`` a batch of one."""
+    def checked_step(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """:meth:`step` on what a call accepts: ``x`` checked, the state zeros for ``None``
+        or checked and read as this cell's type, a 1-D ``x`` a batch of one."""
         check_cell_input(self, x)
         if x.dim() == 2:
-            return step(x, self.batch_state(x, state))
+            return self.step(x, self.batch_state(x, state))
         x = x.unsqueeze(0)  # (1, I): an unbatched step is a batch of one
         if state is None:
             state = self.init_state(1, device=x.device, dtype=x.dtype)
         else:
             state = map_state(lambda s: s.unsqueeze(0), check_cell_state(self, state, None))
-        y, new_state = step(x, state)
+        y, new_state = self.step(x, state)
         return y.squeeze(0), map_state(lambda s: s.squeeze(0), new_state)
 
     def batch_state(self, x: Tensor, state: State | None) -> State:

@@ -51,7 +51,7 @@ scan engine (:mod:`rnnkit.engines.linear`), which needs no step-by-step loop in 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -159,16 +159,40 @@ def state_leaves(state: State) -> list[Tensor]:
 
 
 class RecurrentCell(nn.Module):
-    """Optional base class for cells: unbatched input, default state and checks.
+    """Optional base class for cells: a call takes what a ``torch.nn`` cell takes.
 
-    Subclasses set ``input_size`` and ``output_size``, implement :meth:`init_state`
-    and :meth:`step` (batched, state given); ``forward`` adds the conveniences that
-    ``torch.nn`` cells have: ``state=None`` means zeros, and a 1-D input ``(I,)`` is a
-    batch of one whose output and state come back without the batch dimension.
+    Subclasses set ``input_size`` and ``output_size`` and implement :meth:`init_state`
+    and :meth:`step` (one batched step, state given): that is the protocol, and what
+    :class:`rnnkit.Recurrent` runs. Calling the cell (``forward``) runs the same step on
+    what ``torch.nn.RNNCell/LSTMCell/GRUCell`` accept:
+
+    - ``state=None``: zeros (:meth:`init_state`);
+    - a plain tuple or list for a ``NamedTuple`` state, its fields in order, so torch's
+      ``(h, c)`` is ``LSTMState(h, c)``;
+    - a 1-D input ``(I,)`` with a state without the batch dimension (``(H,)``, or
+      ``None``): an unbatched step, whose output and state come back 1-D too.
+
+    It returns rnnkit's ``(y, new_state)``. With ``torch_compat=True`` it returns what a
+    ``torch.nn`` cell returns instead, the new state alone: ``h`` for one-tensor states,
+    ``(h, c)`` for an LSTM (an :class:`LSTMState`, which unpacks and indexes as torch's
+    tuple does). Only the call changes: ``step`` and :class:`rnnkit.Recurrent` keep the
+    protocol, so the same cell still runs in a layer.
+
+    What stays rnnkit's: the call's keywords are ``x`` and ``state`` (torch's ``input``
+    and ``hx``: pass them by position, as torch's own code does), the errors are
+    rnnkit's, and a cell is no instance of the ``torch.nn`` class it matches.
+
+    Arguments:
+        torch_compat: calls return the new state alone, as ``torch.nn``'s cells do.
     """
 
     input_size: int
     output_size: int
+    torch_compat: bool = False
+
+    def __init__(self, *, torch_compat: bool = False) -> None:
+        super().__init__()
+        self.torch_compat = torch_compat
 
     def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> State:
         raise NotImplementedError
@@ -177,25 +201,38 @@ class RecurrentCell(nn.Module):
         """One step on a batch: ``x`` ``(B, input_size)`` → ``(y, new_state)``."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        unbatched = x.dim() == 1
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State] | State:
+        """One step on ``x`` ``(B, I)`` or ``(I,)``: ``(y, new_state)``, or with
+        ``torch_compat`` the new state alone."""
+        return self.returned(*self.checked_step(x, state))
+
+    def checked_step(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """:meth:`step` on what a call accepts: ``x`` checked, the state zeros for ``None``
+        or checked and read as this cell's type, a 1-D ``x`` a batch of one."""
         check_cell_input(self, x)
-        if unbatched:
-            x = x.unsqueeze(0)
-            if state is not None:
-                state = map_state(lambda s: s.unsqueeze(0), state)
-        y, new_state = self.step(x, self.batch_state(x, state))
-        if unbatched:
-            y = y.squeeze(0)
-            new_state = map_state(lambda s: s.squeeze(0), new_state)
-        return y, new_state
+        if x.dim() == 2:
+            return self.step(x, self.batch_state(x, state))
+        x = x.unsqueeze(0)  # (1, I): an unbatched step is a batch of one
+        if state is None:
+            state = self.init_state(1, device=x.device, dtype=x.dtype)
+        else:
+            state = map_state(lambda s: s.unsqueeze(0), check_cell_state(self, state, None))
+        y, new_state = self.step(x, state)
+        return y.squeeze(0), map_state(lambda s: s.squeeze(0), new_state)
 
     def batch_state(self, x: Tensor, state: State | None) -> State:
-        """The state for a batched step on ``x`` ``(B, I)``: zeros if ``None``, else checked."""
+        """The state for a batched step on ``x`` ``(B, I)``: zeros if ``None``, else
+        checked and read as this cell's state type (:func:`check_cell_state`)."""
         if state is None:
             return self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        check_cell_state(self, state, x.shape[0])
-        return state
+        return check_cell_state(self, state, x.shape[0])
+
+    def returned(self, y: Tensor, state: State) -> tuple[Tensor, State] | State:
+        """What a call returns: ``(y, state)``, or with ``torch_compat`` ``state``."""
+        return state if self.torch_compat else (y, state)
+
+    def extra_repr(self) -> str:
+        return "torch_compat=True" if self.torch_compat else ""
 
 
 TORCH_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
@@ -209,34 +246,44 @@ class RNNCellBase(RecurrentCell):
     ``(G·H, R)`` and, with ``bias``, ``bias_ih`` and ``bias_hh`` ``(G·H,)``, where ``R`` is
     the size of the state fed back (``H``, or an LSTM's projection ``P``). They are
     registered in torch's order, so :meth:`reset_parameters` draws the same numbers as
-    torch.nn for the same seed. Subclasses call :meth:`reset_parameters` once their own
-    parameters exist.
+    torch.nn for the same seed. Subclasses set ``gates`` (torch's ``num_chunks``) and call
+    :meth:`reset_parameters` once their own parameters exist. A cell whose gates do not
+    read the state (``reads_state = False``: minGRU, minLSTM) has neither ``weight_hh``
+    nor ``bias_hh``.
 
-    Arguments (in the order of ``torch.nn.RNNCellBase``'s, ``gates`` being its ``num_chunks``):
+    Arguments (in the order of ``torch.nn.RNNCellBase``'s, but for ``num_chunks``):
         input_size: ``I``; hidden_size: ``H``; bias: learn ``b_ih`` and ``b_hh``.
-        gates: ``G``; recurrent_size: ``R`` (default ``H``), also the ``output_size``.
+        recurrent_size: ``R`` (default ``H``), also the ``output_size``.
+        torch_compat: see :class:`RecurrentCell`.
     """
+
+    gates: ClassVar[int]
+    """``G``, the gate blocks stacked in ``weight_ih``."""
+    reads_state: ClassVar[bool] = True
+    """Whether the gates read ``h_{t-1}`` (then the cell has ``weight_hh``, ``bias_hh``)."""
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
         bias: bool,
-        gates: int,
         device: Device = None,
         dtype: DType = None,
         *,
         recurrent_size: int | None = None,
+        torch_compat: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(torch_compat=torch_compat)
         factory = {"device": device, "dtype": dtype}
-        rows, fed_back = gates * hidden_size, recurrent_size or hidden_size
+        rows, fed_back = self.gates * hidden_size, recurrent_size or hidden_size
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, fed_back
         self.bias = bias
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(rows, fed_back, **factory))
+        if self.reads_state:
+            self.weight_hh = nn.Parameter(torch.empty(rows, fed_back, **factory))
         self.bias_ih = nn.Parameter(torch.empty(rows, **factory)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(rows, **factory)) if bias else None
+        if self.reads_state:
+            self.bias_hh = nn.Parameter(torch.empty(rows, **factory)) if bias else None
 
     def reset_parameters(self) -> None:
         """PyTorch's RNN initialisation: every torch.nn parameter ~ U(−1/√H, 1/√H).
@@ -251,10 +298,33 @@ class RNNCellBase(RecurrentCell):
                 nn.init.uniform_(weight, -bound, bound)
 
     def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> Tensor:
-        return self.weight_hh.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return self.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def zeros(self, *shape: int, device: Device = None, dtype: DType = None) -> Tensor:
+        """Zeros of ``shape`` on the parameters' device and dtype unless given."""
+        return self.weight_ih.new_zeros(shape, device=device, dtype=dtype)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        parts = ("" if self.bias else "bias=False", super().extra_repr())
+        return ", ".join([f"{self.input_size}, {self.hidden_size}", *filter(None, parts)])
+
+
+class BasicCell(RNNCellBase):
+    """An :class:`RNNCellBase` with ``torch.nn.GRUCell``'s constructor, initialised: for
+    the cells with no argument and no parameter of their own (GRU, minGRU, minLSTM)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Device = None,
+        dtype: DType = None,
+        *,
+        torch_compat: bool = False,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
+        self.reset_parameters()
 
 
 def check_sizes(name: str, **sizes: int) -> None:
@@ -286,12 +356,31 @@ def check_cell_input(cell: RecurrentCell, x: Tensor) -> None:
         )
 
 
-def check_cell_state(cell: RecurrentCell, state: State, batch_size: int) -> None:
-    """Raise a clear error unless ``state`` matches ``cell.init_state(batch_size)``."""
-    expected = cell.init_state(batch_size, device=torch.device("meta"))
-    want, got = state_leaves(expected), state_leaves(state)
-    if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got, strict=False)):
-        raise ValueError(
-            f"{type(cell).__name__}: expected state shapes {[tuple(w.shape) for w in want]}, "
-            f"got {[tuple(g.shape) for g in got]}"
-        )
+def check_cell_state(cell: RecurrentCell, state: State, batch_size: int | None) -> State:
+    """``state`` read as ``cell``'s state type; a clear error unless it matches
+    ``cell.init_state(batch_size)`` (``batch_size=None``: unbatched, no batch dimension).
+
+    A plain tuple or list stands for a ``NamedTuple`` state, its fields in order: torch's
+    ``(h, c)`` is ``LSTMState(h, c)``.
+    """
+    name, expected = type(cell).__name__, cell.init_state(batch_size or 1, device="meta")
+    state = like_state(state, expected)
+    if isinstance(expected, Tensor) != isinstance(state, Tensor):
+        kind = "one Tensor" if isinstance(expected, Tensor) else type(expected).__name__
+        raise ValueError(f"{name}: expected the state as {kind}, got {type(state).__name__}")
+    skip = 0 if batch_size else 1  # unbatched: the shapes without the batch dimension
+    want = [tuple(w.shape)[skip:] for w in state_leaves(expected)]
+    got = [tuple(g.shape) for g in state_leaves(state)]
+    if want != got:
+        unbatched = "" if batch_size else " (unbatched, as the 1-D input)"
+        raise ValueError(f"{name}: expected state shapes {want}{unbatched}, got {got}")
+    return state
+
+
+def like_state(state: Any, like: State) -> State:
+    """``state`` with the ``NamedTuple`` types of ``like`` where it has plain tuples or lists
+    of the same length (nested too); anything else unchanged."""
+    if isinstance(state, tuple | list) and isinstance(like, tuple) and len(state) == len(like):
+        parts = [like_state(part, want) for part, want in zip(state, like, strict=True)]
+        return type(like)(*parts) if hasattr(like, "_fields") else tuple(parts)
+    return state

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import Device, DType, RNNCellBase
+from rnnkit.cells.base import BasicCell
 
 
 class GRUGates(NamedTuple):
@@ -75,8 +75,8 @@ def gru_step(
     return n + z * (h - n)  # = (1 - z) * n + z * h
 
 
-class GRUCell(RNNCellBase):
-    r"""GRU cell, a drop-in for :class:`torch.nn.GRUCell`.
+class GRUCell(BasicCell):
+    r"""GRU cell, with the parameters and call of :class:`torch.nn.GRUCell`.
 
     .. math::
         r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}), \quad
@@ -85,16 +85,22 @@ class GRUCell(RNNCellBase):
         h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
 
     No separate cell state and three gate blocks instead of four, so fewer parameters
-    than an LSTM of the same width. See :func:`gru_step`. Parameter names, gate order
-    (``r, z, n``), shapes and initialisation match ``torch.nn.GRUCell``.
+    than an LSTM of the same width. See :func:`gru_step`.
+
+    As ``torch.nn.GRUCell``: the constructor's arguments and their order; parameter
+    names, gate order (``r, z, n``), shapes and initialisation, so a ``state_dict`` moves
+    between the two unchanged; what a call takes, ``cell(x, h)`` with ``h`` a tensor or
+    ``None``, batched or unbatched. It returns ``(y, h)`` (the cell protocol), or ``h``
+    alone, as torch does, with ``torch_compat=True``.
 
     Arguments:
         input_size: features of ``x_t`` (``I``).
         hidden_size: features of ``h_t`` (``H``).
         bias: learn ``b_ih`` and ``b_hh``.
+        torch_compat: a call returns ``h`` alone (:class:`~rnnkit.cells.base.RecurrentCell`).
 
     Shape:
-        ``x``: ``(B, I)`` or ``(I,)``; state and output ``y = h``: ``(B, H)``.
+        ``x``: ``(B, I)`` or ``(I,)``; state and output ``y = h``: ``(B, H)`` or ``(H,)``.
 
     Example::
 
@@ -102,18 +108,10 @@ class GRUCell(RNNCellBase):
         >>> y, h = cell(torch.randn(64, 28))
         >>> h.shape
         torch.Size([64, 128])
+        >>> h = GRUCell(28, 128, torch_compat=True)(torch.randn(64, 28), h)  # torch's way
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
-        self.reset_parameters()
+    gates = 3  # r, z, n
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = gru_step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)

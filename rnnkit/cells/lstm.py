@@ -81,28 +81,35 @@ def lstm_step(
 
 
 class LSTMCell(RNNCellBase):
-    r"""LSTM cell, a drop-in for :class:`torch.nn.LSTMCell` (plus ``proj_size``).
+    r"""LSTM cell, with the parameters and call of :class:`torch.nn.LSTMCell` (plus ``proj_size``).
 
     .. math::
         (i, f, g, o) &= (\sigma, \sigma, \tanh, \sigma)
                         (W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}) \\
         c_t &= f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t), \qquad y_t = h_t
 
-    See :func:`lstm_step` for the gate-by-gate form. Parameter names, gate order
-    (``i, f, g, o``), shapes and initialisation (U(−1/√H, 1/√H)) match
-    ``torch.nn.LSTMCell``, so a ``state_dict`` moves between them unchanged. With
-    ``proj_size=P > 0`` the hidden state is projected to ``P`` features by
-    ``weight_hr`` (Sak et al. 2014), as in ``torch.nn.LSTM``.
+    See :func:`lstm_step` for the gate-by-gate form. With ``proj_size=P > 0`` the hidden
+    state is projected to ``P`` features by ``weight_hr`` (Sak et al. 2014), as in
+    ``torch.nn.LSTM``.
+
+    As ``torch.nn.LSTMCell``: the constructor's arguments and their order; parameter
+    names, gate order (``i, f, g, o``), shapes and initialisation (U(−1/√H, 1/√H)), so a
+    ``state_dict`` moves between the two unchanged; what a call takes, ``cell(x, (h, c))``
+    with a plain tuple, an ``LSTMState`` or ``None``, batched or unbatched. It returns
+    ``(y, LSTMState(h, c))`` (the cell protocol), or ``(h, c)`` alone, as torch does, with
+    ``torch_compat=True`` (an ``LSTMState``, which unpacks like torch's tuple).
 
     Arguments:
         input_size: features of ``x_t`` (``I``).
         hidden_size: features of the cell state (``H``).
         bias: learn ``b_ih`` and ``b_hh``.
         proj_size: ``0`` (no projection) or ``0 < P < H``.
+        torch_compat: a call returns ``(h, c)`` alone
+            (:class:`~rnnkit.cells.base.RecurrentCell`).
 
     Shape:
-        ``x``: ``(B, I)`` or ``(I,)``; state: ``LSTMState(h (B, P or H), c (B, H))``;
-        output ``y = h``.
+        ``x``: ``(B, I)`` or ``(I,)``; state: ``LSTMState(h (B, P or H), c (B, H))``, or
+        both without ``B`` for a 1-D ``x``; output ``y = h``.
 
     Example::
 
@@ -110,7 +117,11 @@ class LSTMCell(RNNCellBase):
         >>> y, (h, c) = cell(torch.randn(3, 10))
         >>> y.shape, c.shape
         (torch.Size([3, 20]), torch.Size([3, 20]))
+        >>> torch_style = LSTMCell(10, 20, torch_compat=True)
+        >>> h, c = torch_style(torch.randn(3, 10), (h, c))  # as with torch.nn.LSTMCell
     """
+
+    gates = 4  # i, f, g, o
 
     def __init__(
         self,
@@ -121,12 +132,21 @@ class LSTMCell(RNNCellBase):
         dtype: DType = None,
         *,
         proj_size: int = 0,
+        torch_compat: bool = False,
     ) -> None:
         if not 0 <= proj_size < hidden_size:
             raise ValueError(
                 f"LSTMCell: expected 0 <= proj_size < hidden_size={hidden_size}, got {proj_size}"
             )
-        super().__init__(input_size, hidden_size, bias, 4, device, dtype, recurrent_size=proj_size)
+        super().__init__(
+            input_size,
+            hidden_size,
+            bias,
+            device,
+            dtype,
+            recurrent_size=proj_size,
+            torch_compat=torch_compat,
+        )
         self.proj_size = proj_size
         self.weight_hr = None
         if proj_size:
@@ -137,7 +157,7 @@ class LSTMCell(RNNCellBase):
     def init_state(
         self, batch_size: int, *, device: Device = None, dtype: DType = None
     ) -> LSTMState:
-        h = self.weight_hh.new_zeros(batch_size, self.output_size, device=device, dtype=dtype)
+        h = self.zeros(batch_size, self.output_size, device=device, dtype=dtype)
         return LSTMState(h, super().init_state(batch_size, device=device, dtype=dtype))
 
     def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:

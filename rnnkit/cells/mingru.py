@@ -29,9 +29,9 @@ from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import Device, DType, LinearCoefficients, RecurrentCell
+from rnnkit.cells.base import BasicCell, LinearCoefficients
 
 
 class MinGRUGates(NamedTuple):
@@ -141,40 +141,14 @@ def minlstm_coefficients(
     return LinearCoefficients(f, i * h_tilde)
 
 
-class _MinimalCell(RecurrentCell):
-    """What both cells share: ``G`` gate blocks of ``H`` units read from ``x_t`` only, a
-    step function and the same step's coefficients for a whole sequence."""
+class _MinimalCell(BasicCell):
+    """What both cells share: ``G`` gate blocks of ``H`` units read from ``x_t`` only
+    (torch's ``weight_ih``, ``bias_ih`` and initialisation, no ``weight_hh``), a step
+    function and the same step's coefficients for a whole sequence."""
 
-    gates: ClassVar[int]
+    reads_state = False
     step_fn: ClassVar[Callable[..., Tensor]]
     coefficients_fn: ClassVar[Callable[..., LinearCoefficients]]
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-    ) -> None:
-        super().__init__()
-        factory = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
-        self.bias = bias
-        rows = self.gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
-        self.bias_ih = nn.Parameter(torch.empty(rows, **factory)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """torch's RNN initialisation, U(−1/√H, 1/√H): pre-activations O(1) for any ``H``."""
-        bound = 1.0 / self.hidden_size**0.5
-        for weight in (self.weight_ih, self.bias_ih):
-            if weight is not None:
-                nn.init.uniform_(weight, -bound, bound)
-
-    def init_state(self, batch_size: int, *, device: Device = None, dtype: DType = None) -> Tensor:
-        return self.weight_ih.new_zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
 
     def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = type(self).step_fn(x, state, self.weight_ih, self.bias_ih)
@@ -183,9 +157,6 @@ class _MinimalCell(RecurrentCell):
     def coefficients(self, x: Tensor) -> LinearCoefficients:
         """:math:`a_t, b_t` of every step of ``x`` ``(T, B, I)``, for the scan engine."""
         return type(self).coefficients_fn(x, self.weight_ih, self.bias_ih)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
 
 class MinGRUCell(_MinimalCell):
@@ -203,9 +174,11 @@ class MinGRUCell(_MinimalCell):
         input_size: features of ``x_t`` (``I``).
         hidden_size: features of ``h_t`` (``H``).
         bias: learn ``b_ih``.
+        torch_compat: a call returns ``h`` alone, as ``torch.nn.GRUCell``'s
+            (:class:`~rnnkit.cells.base.RecurrentCell`).
 
     Shape:
-        ``x``: ``(B, I)`` or ``(I,)``; state and output ``y = h``: ``(B, H)``.
+        ``x``: ``(B, I)`` or ``(I,)``; state and output ``y = h``: ``(B, H)`` or ``(H,)``.
         ``weight_ih``: ``(2H, I)``, gate order ``z, h̃``.
 
     Example::

@@ -49,24 +49,29 @@ def rnn_step(
 
 
 class RNNCell(RNNCellBase):
-    r"""Elman RNN cell, a drop-in for :class:`torch.nn.RNNCell`.
+    r"""Elman RNN cell, with the parameters and call of :class:`torch.nn.RNNCell`.
 
     .. math::
         h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}), \qquad y_t = h_t
 
     The same weights are shared by every time step; ``relu`` replaces ``tanh`` when
-    ``nonlinearity="relu"``. Parameter names, shapes and initialisation
-    (U(−1/√H, 1/√H)) are those of ``torch.nn.RNNCell``, so a ``state_dict`` moves
-    between the two unchanged.
+    ``nonlinearity="relu"``.
+
+    As ``torch.nn.RNNCell``: the constructor's arguments and their order; parameter
+    names, shapes and initialisation (U(−1/√H, 1/√H)), so a ``state_dict`` moves between
+    the two unchanged; what a call takes, ``cell(x, h)`` with ``h`` a tensor or ``None``,
+    batched or unbatched. It returns ``(y, h)`` (the cell protocol), or ``h`` alone, as
+    torch does, with ``torch_compat=True``.
 
     Arguments:
         input_size: features of ``x_t`` (``I``).
         hidden_size: features of ``h_t`` (``H``).
         bias: learn ``b_ih`` and ``b_hh``.
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        torch_compat: a call returns ``h`` alone (:class:`~rnnkit.cells.base.RecurrentCell`).
 
     Shape:
-        ``x``: ``(B, I)`` or ``(I,)``; state: ``(B, H)``; output ``y = h``: ``(B, H)``.
+        ``x``: ``(B, I)`` or ``(I,)``; state: ``(B, H)`` or ``(H,)``; output ``y = h``.
 
     Example::
 
@@ -74,7 +79,10 @@ class RNNCell(RNNCellBase):
         >>> y, h = cell(torch.randn(3, 10))
         >>> y.shape, h.shape
         (torch.Size([3, 20]), torch.Size([3, 20]))
+        >>> h = RNNCell(10, 20, torch_compat=True)(torch.randn(3, 10), h)  # torch's way
     """
+
+    gates = 1
 
     def __init__(
         self,
@@ -84,8 +92,10 @@ class RNNCell(RNNCellBase):
         nonlinearity: str = "tanh",
         device: Device = None,
         dtype: DType = None,
+        *,
+        torch_compat: bool = False,
     ) -> None:
-        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
         self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity)
         self.reset_parameters()
 

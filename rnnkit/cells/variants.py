@@ -11,8 +11,7 @@ engine runs, so the loop engine and the BPTT engine see the same masks for the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -44,11 +43,12 @@ from rnnkit.cells.variant_steps import variant_step
 class VariantCell(RNNCellBase):
     """Shared machinery of the variant cells (parameters, masks, checks, the step).
 
-    Subclasses set ``family`` and declare their keywords in their constructor's signature
-    (``**variant: Unpack[VariantKwargs]`` or ``Unpack[LSTMVariantKwargs]``).
+    Subclasses set ``family`` and ``gates``; one with keywords other than
+    :class:`VariantKwargs` declares them in its own constructor's signature
+    (``**variant: Unpack[LSTMVariantKwargs]``).
 
     Arguments:
-        input_size, hidden_size, bias, device, dtype: as the plain cell's.
+        input_size, hidden_size, bias, device, dtype, torch_compat: as the plain cell's.
         variant: the variant keywords (checked by :func:`variant_options`).
     """
 
@@ -59,16 +59,17 @@ class VariantCell(RNNCellBase):
         self,
         input_size: int,
         hidden_size: int,
-        bias: bool,
-        variant: Mapping[str, Any],
+        bias: bool = True,
+        device: Device = None,
+        dtype: DType = None,
         *,
-        device: Device,
-        dtype: DType,
+        torch_compat: bool = False,
+        **variant: Unpack[VariantKwargs],
     ) -> None:
         name = type(self).__name__
         check_sizes(name, input_size=input_size, hidden_size=hidden_size)
         options = variant_options(name, self.family, variant, bias=bias)
-        super().__init__(input_size, hidden_size, bias, GATES[self.family], device, dtype)
+        super().__init__(input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat)
         self.options = options
         # Registered after torch's own parameters, so that with every option off
         # initialisation draws the same numbers as the plain cell.
@@ -139,11 +140,12 @@ class VariantCell(RNNCellBase):
 
     def forward(
         self, x: Tensor, state: State | None = None, *, masks: VariantMasks | None = None
-    ) -> tuple[Tensor, State]:
+    ) -> tuple[Tensor, State] | State:
         """One step; ``masks`` (from :meth:`sample_masks`, at ``t``) for the noisy options.
 
-        Without ``masks`` this is the plain cell call (``(I,)`` input allowed); in training
-        mode with dropout or zoneout on, ``masks`` is required.
+        Without ``masks`` this is the plain cell call (``(I,)`` input, ``None`` or a plain
+        tuple state allowed, see :class:`~rnnkit.cells.base.RecurrentCell`); in training mode
+        with dropout or zoneout on, ``masks`` is required, and the input batched.
         """
         if masks is None:
             return super().forward(x, state)
@@ -153,7 +155,7 @@ class VariantCell(RNNCellBase):
                 f"{type(self).__name__}: masks= needs a batched (B, {self.input_size}) input, "
                 f"got shape {tuple(x.shape)}"
             )
-        return self.masked_step(x, self.batch_state(x, state), masks)
+        return self.returned(*self.masked_step(x, self.batch_state(x, state), masks))
 
     def extra_repr(self) -> str:
         options = self.options.describe()
@@ -180,6 +182,7 @@ class LSTMVariantCell(VariantCell):
 
     Arguments:
         input_size: ``I``; hidden_size: ``H``; bias: learn ``b_ih`` and ``b_hh``.
+        torch_compat: a call returns ``(h, c)`` alone, as :class:`rnnkit.LSTMCell`'s.
         layer_norm, peephole, zoneout_h, zoneout_c, input_dropout, recurrent_dropout,
         weight_drop, forget_bias, recurrent_init (:class:`LSTMVariantKwargs`): see
         :class:`VariantOptions`.
@@ -197,6 +200,7 @@ class LSTMVariantCell(VariantCell):
     """
 
     family = "lstm"
+    gates = GATES[family]
 
     def __init__(
         self,
@@ -205,9 +209,13 @@ class LSTMVariantCell(VariantCell):
         bias: bool = True,
         device: Device = None,
         dtype: DType = None,
+        *,
+        torch_compat: bool = False,
         **variant: Unpack[LSTMVariantKwargs],
     ) -> None:
-        super().__init__(input_size, hidden_size, bias, variant, device=device, dtype=dtype)
+        super().__init__(
+            input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat, **variant
+        )
 
     def init_state(
         self, batch_size: int, *, device: Device = None, dtype: DType = None
@@ -232,7 +240,7 @@ class GRUVariantCell(VariantCell):
     :class:`rnnkit.GRUCell`.
 
     Arguments:
-        input_size, hidden_size, bias: as :class:`rnnkit.GRUCell`.
+        input_size, hidden_size, bias, torch_compat: as :class:`rnnkit.GRUCell`.
         layer_norm, zoneout_h, input_dropout, recurrent_dropout, weight_drop,
         recurrent_init (:class:`VariantKwargs`): see :class:`VariantOptions`.
 
@@ -248,17 +256,7 @@ class GRUVariantCell(VariantCell):
     """
 
     family = "gru"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        device: Device = None,
-        dtype: DType = None,
-        **variant: Unpack[VariantKwargs],
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, variant, device=device, dtype=dtype)
+    gates = GATES[family]  # the constructor is VariantCell's: the common variant keywords
 
 
 class RNNVariantCell(VariantCell):
@@ -273,7 +271,7 @@ class RNNVariantCell(VariantCell):
     this is :class:`rnnkit.RNNCell`.
 
     Arguments:
-        input_size, hidden_size, bias, nonlinearity: as :class:`rnnkit.RNNCell`.
+        input_size, hidden_size, bias, nonlinearity, torch_compat: as :class:`rnnkit.RNNCell`.
         layer_norm, zoneout_h, input_dropout, recurrent_dropout, weight_drop,
         recurrent_init (:class:`VariantKwargs`): see :class:`VariantOptions`.
 
@@ -289,6 +287,7 @@ class RNNVariantCell(VariantCell):
     """
 
     family = "rnn"
+    gates = GATES[family]
 
     def __init__(
         self,
@@ -298,10 +297,14 @@ class RNNVariantCell(VariantCell):
         nonlinearity: str = "tanh",
         device: Device = None,
         dtype: DType = None,
+        *,
+        torch_compat: bool = False,
         **variant: Unpack[VariantKwargs],
     ) -> None:
         check_nonlinearity("RNNVariantCell", nonlinearity)
-        super().__init__(input_size, hidden_size, bias, variant, device=device, dtype=dtype)
+        super().__init__(
+            input_size, hidden_size, bias, device, dtype, torch_compat=torch_compat, **variant
+        )
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:

@@ -81,6 +81,7 @@ from rnnkit.cells.mingru import (
     minlstm_coefficients,
 )
 from rnnkit.engines.bptt import native
+from rnnkit.engines.bptt.common import state_result
 from rnnkit.engines.runner import ScanResult, SequenceRunner
 
 METHODS = ("auto", "native", "chunked", "log")
@@ -327,9 +328,7 @@ def scan_sequence(
             padded = ~valid.unsqueeze(-1)  # (T, B, 1)
             a, b = a.masked_fill(padded, 1.0), b.masked_fill(padded, 0.0)  # keep the state
         hs = linear_scan(a, b, state, reverse=reverse)  # (T, B, H)
-    outputs = hs if valid is None else hs * valid.unsqueeze(-1).to(hs.dtype)
-    final = hs[0] if reverse else hs[-1]  # padded steps kept it: each last valid step's
-    return ScanResult(outputs, final, outputs if return_states else None)
+    return state_result(hs, valid, reverse, return_states)  # padded steps kept the state
 
 
 def scan_runner(coefficients: CoefficientsFn) -> SequenceRunner:

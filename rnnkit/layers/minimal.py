@@ -27,7 +27,7 @@ from rnnkit.cells.base import Device, DType, check_sizes
 from rnnkit.cells.mingru import mingru_step, minlstm_step
 from rnnkit.engines.linear import CoefficientsFn, MinimalGates
 from rnnkit.engines.loop import StepFn, output_is_state
-from rnnkit.layers.sequence import check_state, inspect_input, prepare_input, prepare_state
+from rnnkit.layers.sequence import check_state, prepare_input, prepare_state
 from rnnkit.layers.stacked import StackedLayer
 
 MINIMAL_ENGINES = ("auto", "scan", "loop")
@@ -117,21 +117,14 @@ class _MinimalLayer(StackedLayer, nn.Module):
         Returns:
             ``(output, h_n)``, plus the per-step states with ``return_states``.
         """
-        name = type(self).__name__
-        info = inspect_input(
-            input,
-            lengths,
-            batch_first=self.batch_first,
-            input_size=self.input_size,
-            name=name,
-            dtype=self.weight_ih_l0.dtype,
-        )
+        info = self._inspect(input, lengths, dtype=self.weight_ih_l0.dtype)
         engine = self.engine_for(return_states=return_states)
         batch = prepare_input(input, info, batch_first=self.batch_first)
         rows = self.num_layers * self.num_directions
         if hx is None:
             initial = batch.x.new_zeros(rows, batch.batch_size, self.hidden_size)
         else:
+            name = type(self).__name__
             if not isinstance(hx, Tensor):
                 raise TypeError(f"{name}: expected hx to be a Tensor, got {type(hx).__name__}")
             lead = (rows,) if info.unbatched else (rows, info.batch_size)

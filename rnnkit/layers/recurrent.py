@@ -28,7 +28,6 @@ from rnnkit.layers.masked import MaskedCell, MaskedStep
 from rnnkit.layers.sequence import (
     SequenceBatch,
     check_state,
-    inspect_input,
     prepare_input,
     prepare_state,
 )
@@ -167,9 +166,7 @@ class Recurrent(StackedLayer, nn.Module):
         lengths: Tensor | Sequence[int] | None = None,
         return_states: bool = False,
     ) -> tuple[Any, ...]:
-        info = inspect_input(
-            x, lengths, batch_first=self.batch_first, input_size=self.input_size, name="Recurrent"
-        )
+        info = self._inspect(x, lengths)
         batch = prepare_input(x, info, batch_first=self.batch_first)
         initial = self._initial_state(state, batch)
         return self._run_stack(

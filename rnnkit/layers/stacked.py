@@ -21,6 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.base import State, map_state, state_leaves
 from rnnkit.engines.linear import CoefficientsFn, scan_runner
@@ -29,7 +30,9 @@ from rnnkit.engines.runner import ScanResult, SequenceRunner
 from rnnkit.engines.select import ENGINES, EngineFacts, select_engine
 from rnnkit.layers.masked import MaskedStep, masked_runner
 from rnnkit.layers.sequence import (
+    InputInfo,
     SequenceBatch,
+    inspect_input,
     restore_final,
     restore_last,
     restore_output,
@@ -175,6 +178,8 @@ class StackedLayer:
     engines: ClassVar[tuple[str, ...]] = ENGINES
     fused_kernel: ClassVar[bool] = False
     engine: str
+    input_size: int
+    batch_first: bool
     num_layers: int
     num_directions: int
     dropout: float
@@ -186,6 +191,24 @@ class StackedLayer:
                 f"{type(self).__name__}: engine must be one of {self.engines}, got {engine!r}"
             )
         self.engine = engine
+
+    def _inspect(
+        self,
+        input: Tensor | PackedSequence,
+        lengths: Tensor | Sequence[int] | None,
+        *,
+        dtype: torch.dtype | None = None,
+    ) -> InputInfo:
+        """The call's input checked against this layer's layout and ``input_size``
+        (:func:`~rnnkit.layers.sequence.inspect_input`; ``dtype``: the parameters')."""
+        return inspect_input(
+            input,
+            lengths,
+            batch_first=self.batch_first,
+            input_size=self.input_size,
+            name=type(self).__name__,
+            dtype=dtype,
+        )
 
     # -- the engine rule --------------------------------------------------------------
 

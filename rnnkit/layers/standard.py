@@ -54,7 +54,6 @@ from rnnkit.layers.sequence import (
     InputInfo,
     SequenceBatch,
     check_state,
-    inspect_input,
     prepare_input,
     prepare_state,
     restore_output,
@@ -178,22 +177,14 @@ class _StandardLayer(StackedLayer, nn.RNNBase):
             ``(output, h_n)`` (LSTM: ``(output, LSTMState(h_n, c_n))``), plus the
             per-step states with ``return_states``.
         """
-        name = type(self).__name__
-        info = inspect_input(
-            input,
-            lengths,
-            batch_first=self.batch_first,
-            input_size=self.input_size,
-            name=name,
-            dtype=self.weight_ih_l0.dtype,
-        )
+        info = self._inspect(input, lengths, dtype=self.weight_ih_l0.dtype)
         data = input.data if isinstance(input, PackedSequence) else input
         ragged = info.lengths is not None and not _all_full(info)
         engine = self.engine_for(return_states=return_states, ragged=ragged, device=data.device)
         state = None
         if hx is not None:
             state = self._as_state(hx)
-            check_state(state, self._state_shapes(info), name, "hx")
+            check_state(state, self._state_shapes(info), type(self).__name__, "hx")
         if engine == "fused" and (info.lengths is None or _all_full(info)):
             output, hidden = super().forward(input, hx)
             return output, self._from_torch(hidden)

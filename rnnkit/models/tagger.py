@@ -51,8 +51,38 @@ class TaggerConfig(ConfigMixin):
         check_head("TaggerConfig", self.head_hidden, self.head_dropout, self.head_activation)
 
 
+class PerStepModel(nn.Module):
+    """What the tagger and the language model share: ``InputEncoder → recurrent stack``,
+    the state carried in and out, and a readout of every step's output (a subclass's
+    :meth:`readout`). Called as ``model(inputs, lengths, state) -> (logits, state)``.
+
+    A subclass's config has ``input`` (:class:`InputSpec`) and ``rnn``
+    (:class:`RecurrentSpec`); it builds its readout after this constructor.
+    """
+
+    def __init__(self, config: TaggerConfig | LanguageModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = InputEncoder(config.input)
+        self.rnn = build_recurrent(config.rnn, self.encoder.output_size)
+
+    def forward(
+        self,
+        inputs: Tensor,
+        lengths: Tensor | Sequence[int] | None = None,
+        state: State | None = None,
+    ) -> tuple[Tensor, State]:
+        x = self.encoder(inputs)  # (B, T, E)
+        out, state = self.rnn(x, state, lengths=lengths)  # (B, T, H*D)
+        return self.readout(out), state
+
+    def readout(self, out: Tensor) -> Tensor:
+        """Every step's logits from the recurrent output ``(B, T, H*D)``."""
+        raise NotImplementedError
+
+
 @register_model("tagger", description="synchronised many-to-many: a label per step")
-class SequenceTagger(nn.Module):
+class SequenceTagger(PerStepModel):
     """Per-step logits: ``InputEncoder → recurrent stack → MLP`` at every step.
 
     Shape:
@@ -72,23 +102,13 @@ class SequenceTagger(nn.Module):
     Config = TaggerConfig
 
     def __init__(self, config: TaggerConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = InputEncoder(config.input)
-        self.rnn = build_recurrent(config.rnn, self.encoder.output_size)
+        super().__init__(config)
         rnn_size = probe_stack(self.rnn, self.encoder.output_size).output_size
         self.head = MLP.from_config(rnn_size, config.num_classes, config)
         init_forget_bias_(self)
 
-    def forward(
-        self,
-        inputs: Tensor,
-        lengths: Tensor | Sequence[int] | None = None,
-        state: State | None = None,
-    ) -> tuple[Tensor, State]:
-        x = self.encoder(inputs)  # (B, T, E)
-        out, state = self.rnn(x, state, lengths=lengths)  # (B, T, H*D)
-        return self.head(out), state  # (B, T, C)
+    def readout(self, out: Tensor) -> Tensor:
+        return self.head(out)  # (B, T, C)
 
 
 LM_INPUTS = ("embedding", "one_hot")
@@ -150,7 +170,7 @@ class LanguageModelConfig(ConfigMixin):
 
 
 @register_model("language_model", description="next-token logits at every step; generation")
-class LanguageModel(nn.Module):
+class LanguageModel(PerStepModel):
     r"""Next-token prediction at every step: :math:`p(x_{t+1} \mid x_{\le t})`.
 
     ``InputEncoder → recurrent stack → dropout → [projection] → Linear(V)``; the
@@ -174,10 +194,7 @@ class LanguageModel(nn.Module):
     Config = LanguageModelConfig
 
     def __init__(self, config: LanguageModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = InputEncoder(config.input)
-        self.rnn = build_recurrent(config.rnn, self.encoder.output_size)
+        super().__init__(config)
         size = probe_stack(self.rnn, self.encoder.output_size).output_size
         self.dropout = nn.Dropout(config.dropout)
         self.projection: nn.Linear | None = None
@@ -191,18 +208,11 @@ class LanguageModel(nn.Module):
             self.output.weight = self.encoder.embedding.weight  # (V, E), shared
         init_forget_bias_(self)
 
-    def forward(
-        self,
-        inputs: Tensor,
-        lengths: Tensor | Sequence[int] | None = None,
-        state: State | None = None,
-    ) -> tuple[Tensor, State]:
-        x = self.encoder(inputs)  # (B, T, E)
-        out, state = self.rnn(x, state, lengths=lengths)  # (B, T, H)
-        out = self.dropout(out)
+    def readout(self, out: Tensor) -> Tensor:
+        out = self.dropout(out)  # (B, T, H)
         if self.projection is not None:
             out = self.projection(out)  # (B, T, E)
-        return self.output(out), state  # (B, T, V)
+        return self.output(out)  # (B, T, V)
 
     @torch.no_grad()
     def generate(

@@ -118,23 +118,32 @@ def recurrent_weight_grad(
 
 
 def previous_state_grad(
-    d_raw_t: Tensor, weight_hh: Tensor, mask: Tensor | None, outside: Tensor | None
+    d_raw_t: Tensor,
+    weight_hh: Tensor,
+    mask: Tensor | None,
+    outside: Tensor | None,
+    keep_t: Tensor | None,
+    dh: Tensor,
 ) -> Tensor:
-    """``δh_{t-1}`` through the recurrent product: ``outside + m_h ⊙ (δâ_t W̃_hh)``.
+    """``δh_{t-1} = outside + k_t ⊙ δh_t + m_h ⊙ (δâ_t W̃_hh)``, the part every family shares.
 
     Arguments:
         d_raw_t: gradient of the recurrent pre-activations ``(B, G·H)`` (before any LN).
         weight_hh: ``W̃_hh`` ``(G·H, H)``.
         mask: recurrent dropout mask ``(B, H)``, or ``None``.
         outside: the gradient arriving from outside at ``h_{t-1}``, or ``None``.
+        keep_t: step ``t``'s keep weights ``(B, H or 1)`` (padding + zoneout), or ``None``.
+        dh: ``δh_t`` ``(B, H)``, the part of which ``keep_t`` passes straight back.
 
     Returns:
-        A fresh ``(B, H)`` tensor the caller may add to in place.
+        A fresh ``(B, H)`` tensor the caller may add to in place (the GRU adds ``z ⊙ δĥ_t``).
     """
     if mask is None:
-        return d_raw_t @ weight_hh if outside is None else torch.addmm(outside, d_raw_t, weight_hh)
-    through = d_raw_t @ weight_hh
-    return through * mask if outside is None else torch.addcmul(outside, through, mask)
+        prev = d_raw_t @ weight_hh if outside is None else torch.addmm(outside, d_raw_t, weight_hh)
+    else:
+        through = d_raw_t @ weight_hh
+        prev = through * mask if outside is None else torch.addcmul(outside, through, mask)
+    return prev if keep_t is None else prev.addcmul_(keep_t, dh)
 
 
 def keep_weights(
@@ -270,3 +279,13 @@ def finish(hs: Tensor, valid: Tensor | None, reverse: bool) -> tuple[Tensor, int
     mask = None if valid is None else valid.unsqueeze(-1).to(hs.dtype)  # (T, B, 1)
     outputs = hs if mask is None else hs * mask
     return outputs, 0 if reverse else hs.shape[0] - 1, mask
+
+
+def state_result(
+    hs: Tensor, valid: Tensor | None, reverse: bool, return_states: bool
+) -> ScanResult:
+    """The result of a runner whose output is its state ``h``: outputs and states are
+    ``hs`` zeroed at padded steps, the final state is the last visited step's (see
+    :func:`finish`)."""
+    outputs, last, _ = finish(hs, valid, reverse)
+    return ScanResult(outputs, hs[last], outputs if return_states else None)

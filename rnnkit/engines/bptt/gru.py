@@ -34,7 +34,6 @@ from rnnkit.engines.bptt.common import (
     SCANS,
     Buffers,
     FamilyLayer,
-    finish,
     input_side,
     keep_weights,
     layer_norm_param_grads,
@@ -43,6 +42,7 @@ from rnnkit.engines.bptt.common import (
     previous_state_grad,
     recurrent_weight_grad,
     sigmoid_backward,
+    state_result,
     tanh_backward,
     time_order,
 )
@@ -221,11 +221,10 @@ def _step_state_grad(
     t: int, dh: Tensor, dh_new: Tensor, ext: Tensor | None, d_raw_t: Tensor, s: _Saved
 ) -> Tensor:
     """``δh_{t-1}``: outside gradient + through ``W̃_hh`` + directly (``z``, zoneout/padding)."""
-    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext)
-    dh_prev.addcmul_(dh_new, s.gates[t][:, dh.shape[-1] : 2 * dh.shape[-1]])  # ĥ = ... + z h_{t-1}
-    if s.keep is not None:
-        dh_prev.addcmul_(s.keep[t], dh)
-    return dh_prev
+    keep_t = None if s.keep is None else s.keep[t]
+    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext, keep_t, dh)
+    H = dh.shape[-1]
+    return dh_prev.addcmul_(dh_new, s.gates[t][:, H : 2 * H])  # ĥ = ... + z h_{t-1}
 
 
 def gru_scan(
@@ -258,8 +257,7 @@ def gru_scan(
         masks.recurrent,
         reverse,
     )
-    outputs, last, _ = finish(hs, valid, reverse)
-    return ScanResult(outputs, hs[last], outputs if return_states else None)
+    return state_result(hs, valid, reverse, return_states)
 
 
 SCANS["gru"] = gru_scan

@@ -331,9 +331,8 @@ def _step_state_grads(
         dc_prev.addcmul_(s.peephole[0], d_t[:, :H]).addcmul_(s.peephole[1], d_t[:, H : 2 * H])
     if s.keep_c is not None:
         dc_prev.addcmul_(s.keep_c[t], dc)
-    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext_h)
-    if s.keep_h is not None:
-        dh_prev.addcmul_(s.keep_h[t], dh)
+    keep_h = None if s.keep_h is None else s.keep_h[t]
+    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext_h, keep_h, dh)
     return dh_prev, dc_prev
 
 

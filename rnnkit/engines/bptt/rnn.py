@@ -28,7 +28,6 @@ from rnnkit.engines.bptt.common import (
     SCANS,
     Buffers,
     FamilyLayer,
-    finish,
     input_side,
     keep_weights,
     layer_norm_param_grads,
@@ -36,6 +35,7 @@ from rnnkit.engines.bptt.common import (
     layer_norm_step_backward,
     previous_state_grad,
     recurrent_weight_grad,
+    state_result,
     tanh_backward,
     threshold_backward,
     time_order,
@@ -140,7 +140,8 @@ def _backward(
     order = list(time_order(steps, reverse))[::-1]
     dh = d_hs[order[0]]
     for i, t in enumerate(order):
-        dh_new = dh if s.keep is None else torch.addcmul(dh, dh, s.keep[t], value=-1)
+        keep_t = None if s.keep is None else s.keep[t]
+        dh_new = dh if keep_t is None else torch.addcmul(dh, dh, keep_t, value=-1)
         if nonlinearity == "tanh":
             tanh_backward(dh_new, s.h_new[t], grad_input=d_a[t])  # ⊙ (1 - ĥ²)
         else:
@@ -150,20 +151,12 @@ def _backward(
                 d_a[t], s.raw[t], s.mean[t], s.rstd[t], s.ln_weight_hh
             )
         ext = d_hs[order[i + 1]] if i + 1 < steps else None
-        dh = _step_state_grad(t, dh, ext, d_raw[t], s)
+        dh = previous_state_grad(d_raw[t], s.weight_hh, s.recurrent_mask, ext, keep_t, dh)
     d_weight_hh = recurrent_weight_grad(d_raw, s.hs, s.h0, reverse, s.h_in)
     d_ln = None
     if s.raw is not None:
         d_ln, _ = layer_norm_param_grads(d_a, s.raw, s.mean, s.rstd, s.ln_weight_hh)
     return d_a, d_weight_hh, dh, d_ln
-
-
-def _step_state_grad(t: int, dh: Tensor, ext: Tensor | None, d_raw_t: Tensor, s: _Saved) -> Tensor:
-    """``δh_{t-1}``: outside gradient + through ``W̃_hh`` + kept by zoneout/padding."""
-    dh_prev = previous_state_grad(d_raw_t, s.weight_hh, s.recurrent_mask, ext)
-    if s.keep is not None:
-        dh_prev.addcmul_(s.keep[t], dh)
-    return dh_prev
 
 
 def rnn_scan(
@@ -196,8 +189,7 @@ def rnn_scan(
         reverse,
         layer.nonlinearity,
     )
-    outputs, last, _ = finish(hs, valid, reverse)
-    return ScanResult(outputs, hs[last], outputs if return_states else None)
+    return state_result(hs, valid, reverse, return_states)
 
 
 SCANS["rnn"] = rnn_scan

@@ -348,6 +348,9 @@ def _image_inputs(path: Path) -> Iterator[tuple[str, Any]]:
 # -- per task -----------------------------------------------------------------------
 
 
+@PREDICTORS.register("classification")
+@PREDICTORS.register("multilabel_classification")
+@PREDICTORS.register("regression")
 def classify(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -373,6 +376,7 @@ def classify(
     return results
 
 
+@PREDICTORS.register("seq2seq")
 def translate(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -397,6 +401,7 @@ def translate(
     ]
 
 
+@PREDICTORS.register("caption")
 def caption(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -413,6 +418,7 @@ def caption(
     ]
 
 
+@PREDICTORS.register("forecast")
 def forecast(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -448,6 +454,7 @@ def forecast(
     return results
 
 
+@PREDICTORS.register("language_model")
 def next_tokens(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -477,12 +484,3 @@ def encode_prompt(dm: Any, text: str) -> list[int]:
                 f"the prompt has tokens outside the vocabulary {list(vocab.tokens)}: {unknown}"
             )
     return vocab.encode(tokens)
-
-
-PREDICTORS.register("classification", classify)
-PREDICTORS.register("multilabel_classification", classify)
-PREDICTORS.register("regression", classify)
-PREDICTORS.register("seq2seq", translate)
-PREDICTORS.register("caption", caption)
-PREDICTORS.register("forecast", forecast)
-PREDICTORS.register("language_model", next_tokens)

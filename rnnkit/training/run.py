@@ -41,6 +41,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
@@ -197,12 +198,12 @@ def resolve(config: RunConfig, datamodule: Any, task: Task) -> RunConfig:
 # -- training -----------------------------------------------------------------------
 
 
-def warn_replaced_bytes(datamodule: Any) -> None:
-    """A :class:`~rnnkit.data.errors.DecodeWarning` when the reader replaced invalid UTF-8
-    (its ``decode_report``), so that no run trains on repaired text unannounced."""
-    report = getattr(datamodule, "decode_report", None)
+def warn_replaced_bytes(report: Any, what: str = "data") -> None:
+    """A :class:`~rnnkit.data.errors.DecodeWarning` when a reader replaced invalid UTF-8
+    (its :class:`~rnnkit.data.files.DecodeReport`), so that no run trains on repaired text
+    unannounced."""
     if report is not None and not report.clean:
-        warnings.warn(str(report), DecodeWarning, stacklevel=2)
+        warnings.warn(f"{what}: {report}", DecodeWarning, stacklevel=2)
 
 
 def _trainer(
@@ -221,18 +222,22 @@ def _trainer(
         callbacks.append(LastCheckpoint(run_dir / CHECKPOINT_DIR))
     if config.train.progress_bar:
         callbacks.append(progress_display())
-    return L.Trainer(
-        **arguments,
-        max_epochs=max_epochs,
-        enable_progress_bar=config.train.progress_bar,
-        enable_model_summary=config.train.progress_bar,
-        enable_checkpointing=True,
-        plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
-        use_distributed_sampler=False,  # the DataModules shard every split themselves
-        logger=_logger(config.train.logger, run_dir, log_version),
-        callbacks=callbacks,
-        default_root_dir=str(run_dir),
-    )
+    logger = _logger(config.train.logger, run_dir, log_version)
+    try:
+        return L.Trainer(
+            **arguments,
+            max_epochs=max_epochs,
+            enable_progress_bar=config.train.progress_bar,
+            enable_model_summary=config.train.progress_bar,
+            enable_checkpointing=True,
+            plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
+            use_distributed_sampler=False,  # the DataModules shard every split themselves
+            logger=logger,
+            callbacks=callbacks,
+            default_root_dir=str(run_dir),
+        )
+    except (MisconfigurationException, ValueError) as err:  # a value Lightning rejects
+        raise ConfigError(f"train.trainer: {' '.join(str(err).split())}") from err
 
 
 def _logger(kind: str, run_dir: Path, version: str) -> Logger:
@@ -339,13 +344,15 @@ def _train(
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    warn_replaced_bytes(datamodule)
+    warn_replaced_bytes(getattr(datamodule, "decode_report", None))
     _check_splits(datamodule, config)
     if resume and (run_dir / DATA_STATE_FILE).is_file():
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
     task.bind(datamodule)
     vectors = None if resume else load_input_vectors(config, datamodule)
+    if vectors is not None:
+        warn_replaced_bytes(vectors.report.decode, "word vectors")
     config = resolve(with_vector_size(config, vectors), datamodule, task)
     model = build_model(config.model)
     vectors_report = apply_input_vectors(model, vectors)  # (on resume: freezing only)
@@ -630,7 +637,7 @@ def evaluate(
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("test")
-    warn_replaced_bytes(datamodule)
+    warn_replaced_bytes(getattr(datamodule, "decode_report", None))
     datamodule.load_state_dict(loaded.data_state)
     loaded.task.bind(datamodule)
     module = SequenceTaskModule(loaded.model, loaded.task, config.optimizer)

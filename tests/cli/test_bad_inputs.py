@@ -19,6 +19,7 @@ import pytest
 from rnnkit.cli import main
 from tests.data.test_imdb import make_archive
 from tests.data.test_sequences import ragged, write_padded_npz
+from tests.data.test_textfiles import reviews, write_csv
 from tests.data.test_timeseries import write_csv as write_series_csv
 
 # With data.accept_modified=true a home-made archive is read after a warning; these
@@ -210,6 +211,8 @@ CASES: dict[str, Callable[..., list[str]]] = {
     "--set unknown task": _train("hello", "--set", "task.name=clasification"),
     "--set unknown dataset": _train("hello", "--set", "data.name=helo"),
     "--set a Trainer typo": _train("hello", "--set", "train.trainer.stratgy=ddp"),
+    "--set a Trainer value": _train("hello", "--set", "train.trainer.accumulate_grad_batches=0"),
+    "--set a Trainer type": _train("hello", "--set", "train.trainer.max_steps=many"),
     "--set bad YAML value": _train("hello", "--set", "data.batch_size=[8"),
     "--set val_fraction 1.5": _train("digits", "--set", "data.val_fraction=1.5"),
     # YAML files
@@ -331,3 +334,49 @@ def test_the_library_never_prints() -> None:
         if path.parent.name != "cli" and "print(" in path.read_text(encoding="utf-8")
     ]
     assert texts == []
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_failed_run_says_what_it_left(
+    checkpointed: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rnnkit.data.errors import DataFormatError
+    from rnnkit.training import run as run_module
+
+    def fails_late(config: object, run_dir: Path, *args: object, **kwargs: object) -> None:
+        _file(run_dir, "config.yaml", "name: hello\n")
+        if checkpointed:
+            _file(run_dir, run_module.CHECKPOINT_FILE, b"an epoch's checkpoint")
+        raise DataFormatError("test.csv, line 9: expected a number, found 'x'")
+
+    monkeypatch.setattr(run_module, "_train", fails_late)
+    out = tmp_path / "run"
+    assert main(["train", "hello", "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("rnnkit train: error: test.csv, line 9: expected a number")
+    if checkpointed:
+        assert line.endswith(f"{out} keeps its last completed epoch: rnnkit train --resume {out} "
+                             "continues it")  # fmt: skip
+        assert (out / "config.yaml").exists()
+    else:
+        assert line.endswith(f"nothing of it was kept in {out}; the same command can run again")
+        assert not out.exists()
+
+
+def test_replaced_bytes_are_one_warning_line_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(tmp_path / "r.csv", reviews(40))
+    path.write_bytes(path.read_bytes() + b"caf\xe9 scene,pos\n")  # one stray Latin-1 byte
+    sets = ["--set=data.batch_size=8", "--set=model.rnn.hidden_size=4", f"--set=data.path={path}"]
+    assert main(["train", "text", "--out", str(tmp_path / "run"), *QUICK, *sets]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("rnnkit: warning")]
+    assert warnings == [
+        f"rnnkit: warning: data: 1 files decoded as UTF-8; 1 invalid bytes in 1 files replaced "
+        f"by U+FFFD: {path} (1)"
+    ]
+    assert "U+FFFD" not in captured.out

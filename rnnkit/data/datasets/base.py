@@ -142,8 +142,9 @@ class FileSplits:
     """Where a DataModule of your own files reads from: ``path=`` one file to split, or
     ``train_path=`` with ``test_path=`` and optionally ``val_path=``.
 
-    Subclasses call :meth:`_set_files` in ``__init__`` and say in ``expected_files`` what
-    ``data.path`` should be (for the error when it is missing).
+    A mixin before the DataModule base (``class M(FileSplits, BaseDataModule)``): it takes
+    the four file options and passes every other keyword on. Subclasses say in
+    ``expected_files`` what ``data.path`` should be (for the error when it is missing).
     """
 
     expected_files: ClassVar[str] = "a data file"
@@ -152,13 +153,16 @@ class FileSplits:
     val_path: str | None
     test_path: str | None
 
-    def _set_files(
+    def __init__(
         self,
-        path: str | None,
-        train_path: str | None,
-        val_path: str | None,
-        test_path: str | None,
+        *,
+        path: str | None = None,
+        train_path: str | None = None,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(**kwargs)
         if path is not None and train_path is not None:
             raise ValueError("give either path= (one file to split) or train_path=, not both")
         if train_path is None and (val_path is not None or test_path is not None):

@@ -470,10 +470,6 @@ class SequenceDataModule(FileSplits, BaseDataModule):
     def __init__(
         self,
         *,
-        path: str | None = None,
-        train_path: str | None = None,
-        val_path: str | None = None,
-        test_path: str | None = None,
         format: str | None = None,
         targets: Targets = "classes",
         scaler: str = "standard",
@@ -488,8 +484,7 @@ class SequenceDataModule(FileSplits, BaseDataModule):
         bucket_size_multiplier: int = 50,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_files(path, train_path, val_path, test_path)
+        super().__init__(**kwargs)  # FileSplits takes path, train_path, val_path, test_path
         if targets not in ("classes", "values"):
             raise ValueError(f"targets must be 'classes' or 'values', got {targets!r}")
         if scaler not in SCALERS:

@@ -429,10 +429,6 @@ class TextFilesDataModule(FileSplits, TextClassificationDataModule):
     def __init__(
         self,
         *,
-        path: str | None = None,
-        train_path: str | None = None,
-        val_path: str | None = None,
-        test_path: str | None = None,
         format: Format | None = None,
         delimiter: str | None = None,
         text_column: str = "text",
@@ -444,8 +440,7 @@ class TextFilesDataModule(FileSplits, TextClassificationDataModule):
         empty: Empty = "drop",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_files(path, train_path, val_path, test_path)
+        super().__init__(**kwargs)  # FileSplits takes path, train_path, val_path, test_path
         if not 0.0 <= test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
         if empty not in ("drop", "error"):

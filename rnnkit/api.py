@@ -380,7 +380,9 @@ class Run:
 
     def _json(self, name: str, default: Any = None) -> Any:
         path = self.run_dir / name
-        return json.loads(path.read_text()) if path.is_file() else default
+        from rnnkit.training.checkpoint import load_json
+
+        return load_json(path) if path.is_file() else default
 
     @cached_property
     def _loaded(self) -> Any:

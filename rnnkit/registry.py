@@ -11,10 +11,12 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from rnnkit.errors import RnnkitError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(RnnkitError, KeyError, ValueError):
     """A name that is not registered; the message lists the valid ones."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

@@ -13,6 +13,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from rnnkit.cli._registry import COMMANDS, Command, register
 
@@ -63,6 +64,25 @@ def _quiet_third_party_noise() -> None:
     )
 
 
+def _warnings_in_one_line() -> None:
+    """Show rnnkit's own warnings as ``rnnkit: warning: <message>`` on stderr (one line,
+    without the source line Python adds); other libraries' keep Python's format."""
+    from rnnkit.errors import RnnkitWarning
+
+    default = warnings.showwarning
+    if getattr(default, "one_line", False):
+        return
+
+    def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
+        if issubclass(category, RnnkitWarning):
+            print(f"rnnkit: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, *rest)
+
+    show.one_line = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def _show_library_notes() -> None:
     """Show the library's INFO notes (such as a one-off kernel build) on stderr."""
     log = logging.getLogger("rnnkit")
@@ -76,6 +96,7 @@ def _show_library_notes() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` console script and ``python -m rnnkit``."""
     _quiet_third_party_noise()
+    _warnings_in_one_line()
     _show_library_notes()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -85,29 +106,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].run(args)
     except _user_errors() as err:
-        print(f"rnnkit {args.command}: error: {err}", file=sys.stderr)
+        print(f"rnnkit {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "fix your input", reported in one line instead of a traceback."""
-    from rnnkit.config import ConfigError
-    from rnnkit.data.errors import DataError
-    from rnnkit.export.errors import ExportError
-    from rnnkit.registry import UnknownNameError
-    from rnnkit.training.callbacks import TrainingDiverged
-    from rnnkit.training.checkpoint import DamagedFileError
+def one_line(err: BaseException) -> str:
+    """An error's message and its notes (what a failed run kept) as one line."""
+    parts = [str(err), *getattr(err, "__notes__", ())]
+    return "; ".join(" ".join(part.split()) for part in parts if part)
 
-    return (
-        ConfigError,
-        DataError,
-        ExportError,
-        UnknownNameError,
-        FileNotFoundError,
-        FileExistsError,
-        DamagedFileError,
-        TrainingDiverged,
-    )
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "fix your input", reported in one line instead of a traceback.
+
+    Every rnnkit user error derives from :class:`~rnnkit.errors.RnnkitError`; a missing or
+    existing file comes from a path the user gave. Anything else is a bug and keeps its
+    traceback.
+    """
+    from rnnkit.errors import RnnkitError
+
+    return (RnnkitError, FileNotFoundError, FileExistsError)
 
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "register"]

@@ -27,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     from rnnkit.training.predict import encode_prompt, run_datamodule
     from rnnkit.training.run import load_run
 
+    _check_arguments(args)
     loaded = load_run(args.run_dir)
     if loaded.config.task.name != "language_model":
         raise ConfigError(
@@ -48,6 +49,23 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(texts))
     return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The sampling options, checked before the run is loaded."""
+    from rnnkit.config import ConfigError
+
+    if not args.temperature > 0:
+        raise ConfigError(
+            f"--temperature: expected a number > 0, got {args.temperature} (--top-k 1 is greedy)"
+        )
+    for flag, value, least in (
+        ("--length", args.length, 0),
+        ("--samples", args.samples, 1),
+        ("--top-k", args.top_k, 1),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"{flag}: expected an integer >= {least}, got {value}")
 
 
 register(Command("generate", "sample text from a trained language model", _add_arguments, _run))

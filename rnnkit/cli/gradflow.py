@@ -8,6 +8,7 @@ gate saturation, and the task's loss curve; a table (markdown and JSON) with
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,28 +43,28 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rnnkit.diagnostics.experiment import ExperimentConfig, run_experiment
 
-    try:
-        config = ExperimentConfig(
-            cells=tuple(c.strip() for c in args.cells.split(",") if c.strip()),
-            task=args.task,
-            steps=args.steps,
-            train_steps=args.train_steps,
-            hidden=args.hidden,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            clip=args.clip,
-            forget_bias=args.forget_bias,
-            seed=args.seed,
-        )
-    except ValueError as err:
-        print(f"rnnkit gradflow: {err}")
-        return 2
-    result = run_experiment(config, progress=print)
+    config = ExperimentConfig(
+        cells=tuple(c.strip() for c in args.cells.split(",") if c.strip()),
+        task=args.task,
+        steps=args.steps,
+        train_steps=args.train_steps,
+        hidden=args.hidden,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        clip=args.clip,
+        forget_bias=args.forget_bias,
+        seed=args.seed,
+    )
+    result = run_experiment(config, progress=_note)
     paths = write_outputs(result, args.out)
-    print()
     print(result.to_markdown(), end="")
     print("\nwrote:\n" + "\n".join(f"  {p}" for p in paths))
     return 0
+
+
+def _note(line: str) -> None:
+    """A progress line: on stderr, so that stdout holds only the table and the paths."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def write_outputs(result: ExperimentResult, out: Path) -> list[Path]:

@@ -57,6 +57,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("give inputs on the command line or --input FILE, not both")
     if args.input is None and not args.inputs:
         raise ConfigError("give INPUT arguments, or --input FILE [--output FILE]")
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--top", args.top),
+        ("--beam", args.beam),
+    ):
+        if value < 1:
+            raise ConfigError(f"{flag}: expected an integer >= 1, got {value}")
     run = load(args.run_dir, device=args.device)
     if args.input is not None:
         return _predict_file(run, args)

@@ -7,6 +7,7 @@ its arguments, and the summary is read from the run directory.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume is not None,
     )
     if is_rank_zero():  # every process of a distributed run gets here
+        for note in _data_notes(run.result.run_dir):  # about the data, not results: stderr
+            print(note, file=sys.stderr)
         print(summary(run.result))
     return 0
 
@@ -114,7 +117,6 @@ def summary(result: Any) -> str:
         f"{result.config.name}: trained {result.epochs} epoch(s) in {result.seconds:.0f} s",
         f"{metrics['split']}, {metrics['examples']} examples:",
         *_metric_lines(metrics),
-        *_data_notes(result.run_dir),
         f"run directory: {result.run_dir}",
         "  " + ", ".join(sorted(p.name for p in result.files.values() if p.exists())),
         "next:",
@@ -126,8 +128,9 @@ def summary(result: Any) -> str:
 
 
 def _data_notes(run_dir: Path) -> list[str]:
-    """What the reader had to report (empty texts left out, bytes replaced) and the word
-    vectors' coverage, one line each; nothing when there is nothing to say."""
+    """What the reader had to report (empty texts left out, missing values filled) and the
+    word vectors' coverage, one line each; nothing when there is nothing to say. (Replaced
+    invalid UTF-8 is a :class:`~rnnkit.data.errors.DecodeWarning` while the data is read.)"""
     from rnnkit.training.checkpoint import load_json
 
     notes = []
@@ -138,12 +141,6 @@ def _data_notes(run_dir: Path) -> list[str]:
         shown = ", ".join(empty["where"][:3])
         notes.append(
             f"data: {empty['count']} empty text(s) left out (e.g. {shown}); see data_report.json"
-        )
-    decode = report.get("decode", {})
-    if decode.get("replaced_bytes"):
-        notes.append(
-            f"data: {decode['replaced_bytes']} invalid UTF-8 byte(s) in "
-            f"{decode['files_with_replacements']} file(s) replaced by U+FFFD"
         )
     missing = report.get("missing_values", {})
     if missing.get("count"):

@@ -31,12 +31,13 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from rnnkit.errors import RnnkitError
 from rnnkit.registry import unknown_name_message
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(RnnkitError, ValueError):
     """A config value or key that does not fit its dataclass; the message names the path."""
 
 
@@ -199,6 +200,15 @@ def _convert_dict(value: Any, args: tuple[Any, ...], path: str) -> dict[Any, Any
     }
 
 
+def convert_value(value: Any, hint: Any, path: str) -> Any:
+    """``value`` checked against (and converted to) the type ``hint``, as a dataclass field's.
+
+    Raises:
+        ConfigError: the value does not fit; the message starts with ``path``.
+    """
+    return _convert(value, hint, path)
+
+
 def _convert_scalar(value: Any, hint: Any, path: str) -> Any:
     # bool is a subclass of int: a YAML `true` must not pass for `num_layers: 1`.
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -209,7 +219,11 @@ def _convert_scalar(value: Any, hint: Any, path: str) -> Any:
         except ValueError:
             pass
     if isinstance(hint, type):
-        if isinstance(value, hint) and not (isinstance(value, bool) and hint is not bool):
+        try:
+            fits = isinstance(value, hint)
+        except TypeError:  # a protocol or generic alias isinstance cannot check
+            return value
+        if fits and not (isinstance(value, bool) and hint is not bool):
             return value
         raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
     return value  # a type this converter does not know: trust the dataclass

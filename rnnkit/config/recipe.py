@@ -19,9 +19,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: expected UTF-8 YAML text, got bytes that are not: {err}"
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+        shown = "an empty file" if data is None else type(data).__name__
+        raise ConfigError(f"{path}: expected a YAML mapping, got {shown}")
     return data
 
 
@@ -59,5 +67,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, 
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or "not a YAML value"
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
     return result

@@ -27,11 +27,18 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from rnnkit.config.convert import ConfigError, check_choice, config_from_dict, config_to_dict
+from rnnkit.config.convert import (
+    ConfigError,
+    check_choice,
+    config_from_dict,
+    config_to_dict,
+    convert_value,
+)
 from rnnkit.config.trainer import TRAINER_DEFAULTS, check_train_keys, check_trainer_arguments
 from rnnkit.registry import unknown_name_message
 
@@ -204,17 +211,70 @@ def check_options(target: Any, options: Mapping[str, Any], path: str) -> None:
             raise ConfigError(f"{path}: " + unknown_name_message("option", key, sorted(valid)))
 
 
+def build_component(target: Any, options: Mapping[str, Any], path: str, **given: Any) -> Any:
+    """``target(**given, **options)`` with every user option checked at the boundary.
+
+    Keys are checked by :func:`check_options`, types against ``target``'s annotations
+    (as :func:`~rnnkit.config.convert.config_from_dict` checks a dataclass's), and a
+    value the constructor itself rejects (``data.batch_size=0``) becomes a
+    :class:`ConfigError` that names the option, whatever the constructor raised.
+
+    Arguments:
+        target: a class (or callable) that takes the options as keywords.
+        options: the recipe's options (``data:`` without ``name``).
+        path: where they sit in the recipe (``"data"``), for messages.
+        given: keywords rnnkit adds itself (``seed``, ``data_dir``); ``options`` win.
+    """
+    check_options(target, options, path)
+    hints = _option_hints(target)
+    checked = {
+        key: convert_value(value, hints[key], f"{path}.{key}") if key in hints else value
+        for key, value in options.items()
+    }
+    try:
+        return target(**{**given, **checked})
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        name = message.split(":", 1)[0].strip()
+        raise ConfigError(f"{path}.{message}" if name in options else f"{path}: {message}") from err
+
+
+def _option_hints(target: Any) -> dict[str, Any]:
+    """Each keyword's annotation along ``target``'s ``**kwargs`` chain (unresolvable: skipped)."""
+    hints: dict[str, Any] = {}
+    for fn in _keyword_chain(target):
+        try:
+            resolved = typing.get_type_hints(fn)
+        except Exception:  # a forward reference the module cannot resolve: trust the value
+            resolved = {}
+        for name, hint in resolved.items():
+            hints.setdefault(name, hint)
+    hints.pop("return", None)
+    return hints
+
+
 def accepted_options(target: Any) -> set[str]:
     """Keyword names a callable or class accepts (through ``**kwargs`` chains)."""
     names: set[str] = set()
+    for fn in _keyword_chain(target):
+        params = inspect.signature(fn).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    names.discard("self")
+    return names
+
+
+def _keyword_chain(target: Any) -> list[Any]:
+    """The functions whose keywords ``target`` takes: its ``__init__`` and, while each
+    passes ``**kwargs`` on, its bases' (a DataModule passes its base options on)."""
     classes = (
         [c for c in inspect.getmro(target) if c is not object] if inspect.isclass(target) else []
     )
-    callables = [c.__init__ for c in classes] if classes else [target]
-    for fn in callables:
+    chain = []
+    for fn in [c.__init__ for c in classes] if classes else [target]:
+        chain.append(fn)
         params = inspect.signature(fn).parameters.values()
-        names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
-    names.discard("self")
-    return names
+    return chain

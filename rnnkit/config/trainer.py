@@ -23,7 +23,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
-from rnnkit.config.convert import ConfigError
+from rnnkit.config.convert import ConfigError, convert_value
 from rnnkit.registry import unknown_name_message
 
 TRAINER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -92,6 +92,30 @@ def check_trainer_arguments(arguments: Mapping[str, Any]) -> None:
             raise ConfigError(
                 "train.trainer: " + unknown_name_message("Lightning Trainer argument", key, valid)
             )
+    hints = _trainer_hints()
+    for key, value in arguments.items():
+        where = f"train.trainer.{key}"
+        if key in hints:
+            convert_value(value, hints[key], where)  # a check only: 2 must stay an int
+        if key in _COUNTS and not (isinstance(value, int) and value >= 1):
+            raise ConfigError(f"{where}: expected an integer >= 1, got {value!r}")
+
+
+_COUNTS = ("accumulate_grad_batches", "check_val_every_n_epoch", "log_every_n_steps")
+"""Trainer arguments that count steps or epochs (Lightning finds 0 only while training)."""
+
+
+@cache
+def _trainer_hints() -> dict[str, Any]:
+    """``lightning.Trainer``'s argument annotations (none if they cannot be resolved)."""
+    import typing
+
+    import lightning
+
+    try:
+        return typing.get_type_hints(lightning.Trainer.__init__)
+    except Exception:  # an annotation this Lightning version cannot resolve: trust values
+        return {}
 
 
 def check_train_keys(keys: Iterable[str], own: Iterable[str]) -> None:

@@ -6,8 +6,10 @@ reported at the place it was read, never dropped silently.
 
 from __future__ import annotations
 
+from rnnkit.errors import DamagedFileError, RnnkitError, RnnkitWarning
 
-class DataError(Exception):
+
+class DataError(RnnkitError):
     """Base class of the data pipeline's errors."""
 
 
@@ -26,10 +28,22 @@ class ChecksumError(DataFormatError):
     """A downloaded file's SHA-256 digest is not one of the published ones."""
 
 
-class ChecksumWarning(UserWarning):
+class ChecksumWarning(RnnkitWarning):
     """A local file's SHA-256 digest is not one of the known ones.
 
     Local files may be legitimate repacks (for example Debian's re-compressed
     Fashion-MNIST), so this is a warning; structural checks still apply when the
     file is parsed.
     """
+
+
+class DamagedArchiveError(DataFormatError, DamagedFileError):
+    """A compressed file (``.gz``, ``.tar.gz``, ``.zip``) that does not decompress: truncated."""
+
+
+class UndecodableTextError(DataFormatError):
+    """Most of the texts are not UTF-8: reading them would train on replacement characters."""
+
+
+class DecodeWarning(RnnkitWarning):
+    """Invalid UTF-8 bytes were replaced by ``U+FFFD`` while reading; the message counts them."""

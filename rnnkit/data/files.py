@@ -8,15 +8,35 @@ the caller can inspect.
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
 import hashlib
+import lzma
+import tarfile
 import threading
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.errors import (
+    DamagedArchiveError,
+    DataFormatError,
+    DataNotFoundError,
+    UndecodableTextError,
+)
 
-__all__ = ["DecodeReport", "decode_utf8", "read_text", "sha256_file"]
+__all__ = [
+    "DecodeReport",
+    "check_decodable",
+    "decode_utf8",
+    "decompressing",
+    "read_text",
+    "sha256_file",
+]
 
 _MAX_LISTED = 20  # files named in a report; the counts stay exact beyond that
 _ERRORS = "rnnkit.count_replace"
@@ -131,6 +151,7 @@ def read_text(path: str | Path, *, report: DecodeReport | None = None) -> str:
     Raises:
         DataNotFoundError: the file does not exist.
         DataFormatError: the file is empty.
+        UndecodableTextError: most of its lines have invalid UTF-8 (:func:`check_decodable`).
     """
     path = Path(path)
     if not path.is_file():
@@ -139,6 +160,9 @@ def read_text(path: str | Path, *, report: DecodeReport | None = None) -> str:
     if not data:
         raise DataFormatError(f"expected text in {path}, found an empty file (0 bytes)")
     text, replaced = decode_utf8(data)
+    if replaced:
+        lines = text.splitlines()
+        check_decodable(path, sum("\ufffd" in line for line in lines), len(lines), "lines")
     if report is not None:
         report.add(str(path), replaced)
     return text
@@ -151,3 +175,69 @@ def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
         while chunk := fh.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_TRUNCATED = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, lzma.LZMAError)
+_REFETCH = "download it again, or put back an intact copy"
+
+
+@contextmanager
+def decompressing(path: str | Path) -> Iterator[None]:
+    """Report a compressed file (``.gz``, ``.tar.gz``, ``.zip``, ``.npz``) that stops
+    decompressing inside the block as damaged, in one line that names it.
+
+    Raises:
+        DamagedArchiveError: the data ends early or fails its check (a truncated copy);
+            a file that is not an archive at all is left to the caller's own error.
+    """
+    try:
+        yield
+    except _TRUNCATED as err:
+        raise DamagedArchiveError(path, f"it ends early or is corrupt: {err}", _REFETCH) from None
+    except tarfile.ReadError as err:
+        if "unexpected end" not in str(err) and not _stream_breaks(Path(path)):
+            raise  # not a tar at all: the caller says what was expected
+        raise DamagedArchiveError(path, f"the archive ends early: {err}", _REFETCH) from None
+
+
+_OPENERS = {b"\x1f\x8b": gzip.open, b"BZ": bz2.open, b"\xfd7": lzma.open}
+
+
+def _stream_breaks(path: Path) -> bool:
+    """Whether ``path`` is compressed and its compressed stream ends early or is corrupt
+    (tarfile reports a truncated ``.tar.gz`` read as a stream as a bad tar header)."""
+    with path.open("rb") as fh:
+        opener = _OPENERS.get(fh.read(2))
+    if opener is None:
+        return False
+    try:
+        with opener(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (*_TRUNCATED, OSError):
+        return True
+    return False
+
+
+UNDECODABLE_SHARE = 0.5
+"""Above this share of files (or rows) with invalid UTF-8, a text source is refused."""
+
+
+def check_decodable(source: str | Path, bad: int, total: int, unit: str = "files") -> None:
+    """Refuse text that is mostly not UTF-8 (another encoding, or not text at all).
+
+    Arguments:
+        source: the file or folder, for the message.
+        bad: ``unit`` with at least one invalid byte.
+        total: all ``unit`` read.
+        unit: what was counted (``"files"``, ``"rows"``, ``"lines"``).
+
+    Raises:
+        UndecodableTextError: more than :data:`UNDECODABLE_SHARE` of them had invalid bytes.
+    """
+    if total and bad / total > UNDECODABLE_SHARE:
+        raise UndecodableTextError(
+            f"{source}: expected UTF-8 text, but {bad} of {total} {unit} have invalid bytes "
+            f"(more than {UNDECODABLE_SHARE:.0%}); convert it to UTF-8 first (e.g. iconv -f "
+            "latin1 -t utf-8)"
+        )

@@ -136,15 +136,17 @@ def require_file(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
-def verify_checksum(path: Path, known: Mapping[str, str], *, strict: bool = False) -> str:
+def verify_checksum(path: Path, known: Mapping[str, str], *, strict: bool = True) -> str:
     """Check a file's SHA-256 digest against the known ones.
 
     Arguments:
         path: the file.
         known: digest → what it identifies.
-        strict: raise on an unknown digest (used for downloads); otherwise warn
-            with :class:`~rnnkit.data.errors.ChecksumWarning` (a local file may be a
-            legitimate repack, and parsing still checks its structure).
+        strict: raise :class:`~rnnkit.data.errors.ChecksumError` on an unknown digest
+            (the default: a truncated or tampered archive must not become training
+            data); ``False`` (a DataModule's ``accept_modified=True``) warns with
+            :class:`~rnnkit.data.errors.ChecksumWarning` instead, for a file changed on
+            purpose; parsing still checks its structure.
 
     Returns:
         The digest.
@@ -154,8 +156,10 @@ def verify_checksum(path: Path, known: Mapping[str, str], *, strict: bool = Fals
         expected = ", ".join(f"{d} ({what})" for d, what in known.items())
         message = f"{path}: SHA-256 {digest} is none of the known digests: {expected}"
         if strict:
-            raise ChecksumError(message)
-        warnings.warn(message, ChecksumWarning, stacklevel=2)
+            raise ChecksumError(
+                f"{message}; if you changed this file on purpose, set data.accept_modified=true"
+            )
+        warnings.warn(f"{message}; accepted (data.accept_modified)", ChecksumWarning, stacklevel=2)
     return digest
 
 
@@ -189,7 +193,8 @@ def download(remote: RemoteFile, root: Path, *, timeout: float = 60.0) -> Path:
         part.unlink(missing_ok=True)
         expected = ", ".join(remote.sha256)
         raise ChecksumError(
-            f"downloaded {remote.url}: SHA-256 {digest.hexdigest()}, expected one of {expected}"
+            f"downloaded {remote.url} (for {dest}): SHA-256 {digest.hexdigest()}, expected "
+            f"one of {expected}; nothing was kept, download it again"
         )
     part.replace(dest)
     return dest

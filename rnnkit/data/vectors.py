@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.errors import DataFormatError
-from rnnkit.data.files import DecodeReport, decode_utf8
+from rnnkit.data.files import DecodeReport, decode_utf8, decompressing
 from rnnkit.data.paths import require_file
 from rnnkit.data.vocab import Vocab
 
@@ -72,7 +72,7 @@ def _open_lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
     opener = gzip.open if gz else open
-    with opener(path, "rb") as fh:  # type: ignore[operator]
+    with decompressing(path), opener(path, "rb") as fh:  # type: ignore[operator]
         yield from fh
 
 

@@ -46,6 +46,20 @@ class _Lookup(dict[str, int]):
 _FORMAT = "rnnkit.Vocab/1"
 
 
+class _SpecialId:
+    """``vocab.pad_id`` (``unk_id``, ...): the id of the special token ``vocab.pad``, read
+    when asked (``None`` when the vocabulary has no such token)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.special = name.removesuffix("_id")
+
+    def __get__(self, vocab: Any, owner: type | None = None) -> Any:
+        if vocab is None:  # on the class: the descriptor itself
+            return self
+        token = getattr(vocab, self.special)
+        return None if token is None else vocab._stoi[token]
+
+
 class Vocab:
     """A token ↔ id mapping with special tokens.
 
@@ -221,28 +235,14 @@ class Vocab:
         """The token with id ``index``."""
         return self._itos[index]
 
-    def _id(self, special: str | None) -> int | None:
-        return None if special is None else self._stoi[special]
-
-    @property
-    def pad_id(self) -> int | None:
-        """Id of the padding token (``None`` if there is none)."""
-        return self._id(self.pad)
-
-    @property
-    def unk_id(self) -> int | None:
-        """Id of the unknown-token token (``None`` if there is none)."""
-        return self._id(self.unk)
-
-    @property
-    def bos_id(self) -> int | None:
-        """Id of the begin-of-sequence token (``None`` if there is none)."""
-        return self._id(self.bos)
-
-    @property
-    def eos_id(self) -> int | None:
-        """Id of the end-of-sequence token (``None`` if there is none)."""
-        return self._id(self.eos)
+    pad_id = _SpecialId()
+    """Id of the padding token (``None`` if there is none)."""
+    unk_id = _SpecialId()
+    """Id of the unknown-token token (``None`` if there is none)."""
+    bos_id = _SpecialId()
+    """Id of the begin-of-sequence token (``None`` if there is none)."""
+    eos_id = _SpecialId()
+    """Id of the end-of-sequence token (``None`` if there is none)."""
 
     @property
     def specials(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config.convert import ConfigError
 from rnnkit.data.synthetic import (
     ADDING_BASELINE_MSE,
     AddingProblem,
@@ -205,16 +207,22 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         unknown = [c for c in self.cells if c not in LAYER_CLASSES]
         if unknown or not self.cells:
-            raise ValueError(f"expected cells from {sorted(LAYER_CLASSES)}, got {list(self.cells)}")
+            raise ConfigError(
+                f"expected cells from {sorted(LAYER_CLASSES)}, got {list(self.cells)}"
+            )
         if self.task not in TASKS:
-            raise ValueError(f"expected a task in {sorted(TASKS)}, got {self.task!r}")
+            raise ConfigError(f"expected a task in {sorted(TASKS)}, got {self.task!r}")
         for name in ("steps", "hidden", "batch_size", "test_size", "probe_size", "eval_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"expected {name} >= 1, got {getattr(self, name)}")
         if self.steps < 2 or self.train_steps < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"expected steps >= 2 and train_steps >= 0, got {self.steps}, {self.train_steps}"
             )
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"expected {name} a number > 0, got {value!r}")
 
 
 @dataclass

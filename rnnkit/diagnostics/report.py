@@ -155,7 +155,7 @@ class GradientFlowReport:
         report = gradient_flow(model, lambda: criterion(model(x), y))
         report.layers[0].ratio()         # ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖
         Path("flow.json").write_text(report.to_json())
-        print(report.to_markdown())
+        Path("flow.md").write_text(report.to_markdown())
     """
 
     loss: float

@@ -7,8 +7,10 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rnnkit.errors import RnnkitError
 
-class ExportError(ValueError):
+
+class ExportError(RnnkitError, ValueError):
     """A run, format or option the exporter cannot handle; the message says what to do."""
 
 

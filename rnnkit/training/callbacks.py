@@ -36,10 +36,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO
 from torch import Tensor
 
+from rnnkit.errors import RnnkitError
 from rnnkit.training.checkpoint import load_checkpoint, save_checkpoint, save_json, save_weights
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RnnkitError, RuntimeError):
     """Training produced a non-finite loss, metric or weight, and the run stopped."""
 
 

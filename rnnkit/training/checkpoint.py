@@ -40,25 +40,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_file, save_model
 from torch import Tensor, nn
 
+from rnnkit.errors import DamagedFileError
+
 TEMPORARY_GLOB = ".*.tmp-*"
 """The names :func:`atomic_path` writes to (left behind only by a killed process)."""
 
 _CHECKPOINT_KEY = "rnnkit.checkpoint"  # the JSON tree in a checkpoint's header metadata
-_REWRITE = "train the run again, or put back an intact copy"
-
-
-class DamagedFileError(ValueError):
-    """A run file exists but cannot be read: truncated, or not what its name says.
-
-    Arguments:
-        path: the file.
-        reason: what is wrong with it.
-        fix: what the user can do.
-    """
-
-    def __init__(self, path: str | Path, reason: str, fix: str = _REWRITE) -> None:
-        self.path = Path(path)
-        super().__init__(f"{path} is damaged ({reason}); {fix}")
+_NOT_THIS_RUN = "it belongs to another run: put back this run's own file"
 
 
 # -- atomic writes ------------------------------------------------------------------------
@@ -136,17 +124,24 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights saved by :func:`save_weights`; every tensor must match by name and shape.
 
     Raises:
-        DamagedFileError: the file is truncated or not a safetensors file.
-        ValueError: its tensors do not fit ``model``.
+        DamagedFileError: the file is truncated or not a safetensors file, or its tensors
+            do not fit ``model`` (another run's weights): a ``ValueError`` as before.
     """
     try:
         missing, unexpected = load_model(model, str(path), strict=False)
     except SafetensorError as err:
         raise DamagedFileError(path, f"not a complete safetensors file: {err}") from None
+    except RuntimeError as err:  # torch: "size mismatch for rnn.weight_ih_l0: ..."
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), "")
+        raise DamagedFileError(
+            path, f"its tensors do not fit {type(model).__name__}: {first}", _NOT_THIS_RUN
+        ) from None
     if missing or unexpected:
-        raise ValueError(
-            f"weights in {path} do not fit {type(model).__name__}: "
-            f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        raise DamagedFileError(
+            path,
+            f"its tensors do not fit {type(model).__name__}: missing {sorted(missing)}, "
+            f"unexpected {sorted(unexpected)}",
+            _NOT_THIS_RUN,
         )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit.config import ConfigError
 from rnnkit.data.batching import Batch, PadCollate
 from rnnkit.data.errors import DataError, DataFormatError, DataNotFoundError
 from rnnkit.registry import Registry
@@ -54,9 +55,9 @@ def predict(loaded: LoadedRun, inputs: Sequence[str], **options: Any) -> list[di
         One JSON-able dict per input.
     """
     if not inputs:
-        raise ValueError("predict needs at least one input")
+        raise DataFormatError("predict needs at least one input")
     if loaded.config.task.name not in PREDICTORS:
-        raise ValueError(
+        raise ConfigError(
             f"predict does not take raw inputs for {loaded.config.task.name!r} runs "
             f"(it does for: {', '.join(PREDICTORS.names())}); use `rnnkit evaluate`"
         )
@@ -237,12 +238,12 @@ def predict_stream(
         One :class:`PredictedRow` per item, bad inputs included (with ``error``).
     """
     if loaded.config.task.name not in BATCHED_TASKS:
-        raise ValueError(
+        raise ConfigError(
             f"batched prediction serves {', '.join(BATCHED_TASKS)} runs, not "
             f"{loaded.config.task.name!r}"
         )
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     model = loaded.model.eval()
     if device is not None:
         model.to(device)
@@ -347,6 +348,9 @@ def _image_inputs(path: Path) -> Iterator[tuple[str, Any]]:
 # -- per task -----------------------------------------------------------------------
 
 
+@PREDICTORS.register("classification")
+@PREDICTORS.register("multilabel_classification")
+@PREDICTORS.register("regression")
 def classify(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -372,6 +376,7 @@ def classify(
     return results
 
 
+@PREDICTORS.register("seq2seq")
 def translate(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -380,7 +385,7 @@ def translate(
 
     ids = dm.encode_source(list(inputs))
     if any(not i for i in ids):
-        raise ValueError("every source string needs at least one token")
+        raise DataFormatError("every source string needs at least one token")
     src = torch.nn.utils.rnn.pad_sequence([torch.tensor(i) for i in ids], batch_first=True)
     lengths = torch.tensor([len(i) for i in ids])
     max_len = int(options.get("max_len", 64))
@@ -396,6 +401,7 @@ def translate(
     ]
 
 
+@PREDICTORS.register("caption")
 def caption(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -412,6 +418,7 @@ def caption(
     ]
 
 
+@PREDICTORS.register("forecast")
 def forecast(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -447,6 +454,7 @@ def forecast(
     return results
 
 
+@PREDICTORS.register("language_model")
 def next_tokens(
     loaded: LoadedRun, dm: Any, inputs: Sequence[str], options: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -468,20 +476,11 @@ def encode_prompt(dm: Any, text: str) -> list[int]:
     vocab = dm.vocab
     tokens = dm.tokenizer(text) if hasattr(dm, "tokenizer") else list(text)
     if not tokens:
-        raise ValueError("the prompt has no tokens")
+        raise DataFormatError("the prompt has no tokens")
     if vocab.unk_id is None:
         unknown = sorted({t for t in tokens if t not in vocab})
         if unknown:
-            raise ValueError(
+            raise DataFormatError(
                 f"the prompt has tokens outside the vocabulary {list(vocab.tokens)}: {unknown}"
             )
     return vocab.encode(tokens)
-
-
-PREDICTORS.register("classification", classify)
-PREDICTORS.register("multilabel_classification", classify)
-PREDICTORS.register("regression", classify)
-PREDICTORS.register("seq2seq", translate)
-PREDICTORS.register("caption", caption)
-PREDICTORS.register("forecast", forecast)
-PREDICTORS.register("language_model", next_tokens)

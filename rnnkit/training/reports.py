@@ -48,6 +48,7 @@ def confusion_counts(model: nn.Module, batches: Iterable[Any], num_classes: int)
     return matrix.compute().numpy()
 
 
+@REPORTS.register("classification")
 def classification_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -78,6 +79,7 @@ def per_label_counts(
     return counts
 
 
+@REPORTS.register("multilabel_classification")
 def multilabel_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -109,6 +111,7 @@ def multilabel_report(
     return files
 
 
+@REPORTS.register("regression")
 def regression_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -133,6 +136,7 @@ def _joiner(vocab: Any) -> str:
     return "" if all(len(t) == 1 for t in tokens) else " "
 
 
+@REPORTS.register("language_model")
 def language_model_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -160,6 +164,7 @@ def language_model_report(
     return {"samples": path}
 
 
+@REPORTS.register("seq2seq")
 def seq2seq_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -192,6 +197,7 @@ def seq2seq_report(
     return files
 
 
+@REPORTS.register("caption")
 def caption_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -214,6 +220,7 @@ def caption_report(
     return {"captions": path}
 
 
+@REPORTS.register("forecast")
 def forecast_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -252,6 +259,7 @@ def _forecast_dates(dm: Any, count: int) -> list[Any]:
     ]
 
 
+@REPORTS.register("tagging")
 def tagging_report(
     config: Any, task: Any, model: nn.Module, dm: Any, run_dir: Path
 ) -> dict[str, Path]:
@@ -272,13 +280,3 @@ def tagging_report(
     path = run_dir / "samples.txt"
     write_text(path, "\n".join(lines))
     return {"samples": path}
-
-
-REPORTS.register("classification", classification_report)
-REPORTS.register("multilabel_classification", multilabel_report)
-REPORTS.register("regression", regression_report)
-REPORTS.register("tagging", tagging_report)
-REPORTS.register("language_model", language_model_report)
-REPORTS.register("seq2seq", seq2seq_report)
-REPORTS.register("caption", caption_report)
-REPORTS.register("forecast", forecast_report)

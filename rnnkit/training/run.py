@@ -33,6 +33,7 @@ import copy
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
@@ -49,13 +51,14 @@ from rnnkit.config import (
     Component,
     ConfigError,
     RunConfig,
-    check_options,
+    build_component,
     config_to_dict,
     load_yaml,
     run_config_from_dict,
     run_config_to_dict,
     save_yaml,
 )
+from rnnkit.data.errors import DecodeWarning
 from rnnkit.training.callbacks import (
     BestWeights,
     DivergenceGuard,
@@ -81,6 +84,7 @@ from rnnkit.training.pretrained import (
     load_input_vectors,
     with_vector_size,
 )
+from rnnkit.training.progress import progress_display
 from rnnkit.training.tasks import TASKS, Task
 
 CONFIG_FILE, WEIGHTS_FILE, DATA_STATE_FILE = "config.yaml", "model.safetensors", "data_state.json"
@@ -130,29 +134,35 @@ def is_rank_zero() -> bool:
 
 
 def build_datamodule(component: Component, *, data_dir: str | Path | None, seed: int) -> Any:
-    """The DataModule a config names, with ``data_dir`` and the run's seed."""
+    """The DataModule a config names, with ``data_dir`` and the run's seed.
+
+    Raises:
+        ConfigError: an option the DataModule does not take, of the wrong type, or with a
+            value it rejects (``data.batch_size=0``).
+    """
     from rnnkit.data import DATAMODULES
 
-    cls = DATAMODULES.get(component.name)
-    check_options(cls, component.options, "data")
-    options = {"seed": seed, **component.options}
+    given: dict[str, Any] = {"seed": seed}
     if data_dir is not None:
-        options["data_dir"] = str(data_dir)
-    return cls(**options)
+        given["data_dir"] = str(data_dir)
+    return build_component(DATAMODULES.get(component.name), component.options, "data", **given)
 
 
 def build_task(component: Component) -> Task:
     """The task a config names, with its options checked."""
-    cls = TASKS.get(component.name)
-    check_options(cls, component.options, "task")
-    return cls(**component.options)
+    return build_component(TASKS.get(component.name), component.options, "task")
 
 
 def build_model(component: Component) -> nn.Module:
     """The model a (resolved) config names."""
     from rnnkit.models import build_model as build
 
-    return build(component.name, component.options)
+    try:
+        return build(component.name, component.options)
+    except ConfigError:
+        raise
+    except ValueError as err:  # a value the model's layers reject (hidden_size=-3)
+        raise ConfigError(f"model: {err}") from err
 
 
 def fill_defaults(
@@ -188,6 +198,14 @@ def resolve(config: RunConfig, datamodule: Any, task: Task) -> RunConfig:
 # -- training -----------------------------------------------------------------------
 
 
+def warn_replaced_bytes(report: Any, what: str = "data") -> None:
+    """A :class:`~rnnkit.data.errors.DecodeWarning` when a reader replaced invalid UTF-8
+    (its :class:`~rnnkit.data.files.DecodeReport`), so that no run trains on repaired text
+    unannounced."""
+    if report is not None and not report.clean:
+        warnings.warn(f"{what}: {report}", DecodeWarning, stacklevel=2)
+
+
 def _trainer(
     config: RunConfig,
     run_dir: Path,
@@ -202,18 +220,24 @@ def _trainer(
     callbacks = list(callbacks)
     if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
         callbacks.append(LastCheckpoint(run_dir / CHECKPOINT_DIR))
-    return L.Trainer(
-        **arguments,
-        max_epochs=max_epochs,
-        enable_progress_bar=config.train.progress_bar,
-        enable_model_summary=config.train.progress_bar,
-        enable_checkpointing=True,
-        plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
-        use_distributed_sampler=False,  # the DataModules shard every split themselves
-        logger=_logger(config.train.logger, run_dir, log_version),
-        callbacks=callbacks,
-        default_root_dir=str(run_dir),
-    )
+    if config.train.progress_bar:
+        callbacks.append(progress_display())
+    logger = _logger(config.train.logger, run_dir, log_version)
+    try:
+        return L.Trainer(
+            **arguments,
+            max_epochs=max_epochs,
+            enable_progress_bar=config.train.progress_bar,
+            enable_model_summary=config.train.progress_bar,
+            enable_checkpointing=True,
+            plugins=[*(plugins if isinstance(plugins, list) else [plugins]), SafetensorsIO()],
+            use_distributed_sampler=False,  # the DataModules shard every split themselves
+            logger=logger,
+            callbacks=callbacks,
+            default_root_dir=str(run_dir),
+        )
+    except (MisconfigurationException, ValueError) as err:  # a value Lightning rejects
+        raise ConfigError(f"train.trainer: {' '.join(str(err).split())}") from err
 
 
 def _logger(kind: str, run_dir: Path, version: str) -> Logger:
@@ -298,9 +322,11 @@ def train(
     existed = run_dir.exists()
     try:
         result = _train(config, run_dir, data_dir, checkpoint, resume=resume)
-    except BaseException:
-        if writer and not resume and not (run_dir / CHECKPOINT_FILE).exists():
-            _remove_failed_run(run_dir, existed)
+    except BaseException as err:
+        if writer and not resume:
+            note = _clean_up_failed_run(run_dir, existed)
+            if note and isinstance(err, Exception):
+                _add_note(err, note)
         raise
     return replace(result, seconds=time.perf_counter() - start)
 
@@ -318,12 +344,15 @@ def _train(
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    warn_replaced_bytes(getattr(datamodule, "decode_report", None))
     _check_splits(datamodule, config)
     if resume and (run_dir / DATA_STATE_FILE).is_file():
         datamodule.load_state_dict(load_json(run_dir / DATA_STATE_FILE))
     task = build_task(config.task)
     task.bind(datamodule)
     vectors = None if resume else load_input_vectors(config, datamodule)
+    if vectors is not None:
+        warn_replaced_bytes(vectors.report.decode, "word vectors")
     config = resolve(with_vector_size(config, vectors), datamodule, task)
     model = build_model(config.model)
     vectors_report = apply_input_vectors(model, vectors)  # (on resume: freezing only)
@@ -420,6 +449,27 @@ def _refuse_used_run_dir(run_dir: Path) -> None:
             f"run directory {run_dir} exists and is not empty; choose another --out, "
             f"or continue it with `rnnkit train --resume {run_dir}`"
         )
+
+
+def _add_note(err: Exception, note: str) -> None:
+    """``err.add_note(note)`` (Python 3.11), by hand on 3.10: the CLI shows notes."""
+    if hasattr(err, "add_note"):
+        err.add_note(note)
+    else:
+        err.__notes__ = [*getattr(err, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+def _clean_up_failed_run(run_dir: Path, existed: bool) -> str:
+    """After a failed new run: keep it if it has a checkpoint (it can resume), else remove
+    what it wrote. Returns which, for the error's note (``""``: it wrote nothing)."""
+    if (run_dir / CHECKPOINT_FILE).exists():
+        return (
+            f"{run_dir} keeps its last completed epoch: rnnkit train --resume {run_dir} "
+            "continues it"
+        )
+    wrote = run_dir.is_dir() and (not existed or any(run_dir.iterdir()))
+    _remove_failed_run(run_dir, existed)
+    return f"nothing of it was kept in {run_dir}; the same command can run again" if wrote else ""
 
 
 def _remove_failed_run(run_dir: Path, existed: bool) -> None:
@@ -587,6 +637,7 @@ def evaluate(
     datamodule = build_datamodule(config.data, data_dir=data_dir, seed=config.seed)
     datamodule.prepare_data()
     datamodule.setup("test")
+    warn_replaced_bytes(getattr(datamodule, "decode_report", None))
     datamodule.load_state_dict(loaded.data_state)
     loaded.task.bind(datamodule)
     module = SequenceTaskModule(loaded.model, loaded.task, config.optimizer)
@@ -597,6 +648,7 @@ def evaluate(
         enable_checkpointing=False,
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
+        callbacks=[progress_display()] if progress_bar else None,
     )
     record = _test(trainer, module, datamodule, run_dir)
     last = run_dir / CHECKPOINT_FILE

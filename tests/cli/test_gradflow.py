@@ -28,8 +28,9 @@ def test_gradflow_writes_tables_and_figures(
     page = (tmp_path / "gradflow.md").read_text()
     assert page.startswith("# Gradient flow on the adding task, T = 8")
     assert "| lstm |" in page and "seed 1" in page
-    out = capsys.readouterr().out
-    assert "rnn: at initialisation" in out and str(tmp_path / "loss_curves.png") in out
+    captured = capsys.readouterr()  # results on stdout, progress on stderr
+    assert captured.out.startswith("| cell |") and str(tmp_path / "loss_curves.png") in captured.out
+    assert "rnn: at initialisation" in captured.err and "at initialisation" not in captured.out
 
 
 def test_gradflow_compares_the_minimal_cells(tmp_path: Path) -> None:
@@ -53,9 +54,10 @@ def test_gradflow_rejects_an_unknown_cell(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["gradflow", "--cells", "rnn,tcn", "--out", str(tmp_path)]) == 2
-    assert (
-        "expected cells from ['gru', 'lstm', 'mingru', 'minlstm', 'rnn'], got ['rnn', 'tcn']"
-        in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "rnnkit gradflow: error: expected cells from ['gru', 'lstm', 'mingru', 'minlstm', "
+        "'rnn'], got ['rnn', 'tcn']\n"
     )
     assert not tmp_path.joinpath("gradflow.json").exists()
 

@@ -30,6 +30,7 @@ from tests.data.test_textfiles import write_csv as write_text_csv
 from tests.data.test_timeseries import write_csv
 
 pytestmark = pytest.mark.filterwarnings("ignore::rnnkit.data.errors.ChecksumWarning")
+ACCEPT = "data.accept_modified=true"  # the fixtures are home-made archives
 
 TINY = [
     "train.max_epochs=1",
@@ -47,12 +48,12 @@ def _no_data(tmp: Path) -> tuple[Path | None, list[str]]:
 
 def _imdb(tmp: Path) -> tuple[Path | None, list[str]]:
     make_archive(tmp / "data")
-    return tmp / "data", ["data.batch_size=4", "model.rnn.hidden_size=8"]
+    return tmp / "data", ["data.batch_size=4", "model.rnn.hidden_size=8", ACCEPT]
 
 
 def _reuters(tmp: Path) -> tuple[Path | None, list[str]]:
     make_reuters(tmp / "data", archive=True)
-    options = ["data.batch_size=2", "data.num_topics=4", "data.val_fraction=0.3"]
+    options = ["data.batch_size=2", "data.num_topics=4", "data.val_fraction=0.3", ACCEPT]
     return tmp / "data", [*options, "model.rnn.hidden_size=8"]
 
 
@@ -87,7 +88,7 @@ def _own_sequences(tmp: Path) -> tuple[Path | None, list[str]]:
 
 def _fashion(tmp: Path) -> tuple[Path | None, list[str]]:
     write_idx_set(tmp / "data" / "fashion-mnist", n_train=60, n_test=20)
-    return tmp / "data", ["data.batch_size=8", "model.rnn.hidden_size=8"]
+    return tmp / "data", ["data.batch_size=8", "model.rnn.hidden_size=8", ACCEPT]
 
 
 SMALL_DIGITS = ["data.limit=200", "model.rnn.hidden_size=8", "data.batch_size=16"]

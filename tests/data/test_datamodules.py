@@ -105,7 +105,7 @@ def test_lightning_fit_on_digits() -> None:
 
 def test_lightning_fit_on_text_and_checkpointed_vocab(tmp_path: Path) -> None:
     make_archive(tmp_path)
-    dm = IMDBDataModule(data_dir=tmp_path, batch_size=4, val_fraction=0.2)
+    dm = IMDBDataModule(data_dir=tmp_path, batch_size=4, val_fraction=0.2, accept_modified=True)
     dm.setup()
     trainer = _trainer()
     with pytest.warns(UserWarning):  # the home-made archive's digest
@@ -128,7 +128,7 @@ def test_the_loaders_shard_every_split_across_processes(tmp_path: Path, bucket: 
     batch of 2b; validation and test are split disjointly and completely."""
     if bucket:
         make_archive(tmp_path)
-        dm = IMDBDataModule(data_dir=tmp_path, batch_size=2, val_fraction=0.2)
+        dm = IMDBDataModule(data_dir=tmp_path, batch_size=2, val_fraction=0.2, accept_modified=True)
         with pytest.warns(UserWarning):  # the home-made archive's digest
             dm.prepare_data()
     else:

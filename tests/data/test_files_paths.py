@@ -51,11 +51,11 @@ def test_decode_utf8_examples() -> None:
 def test_read_text_reports_and_errors(tmp_path: Path) -> None:
     good, bad, empty = tmp_path / "good.txt", tmp_path / "bad.txt", tmp_path / "empty.txt"
     good.write_text("hello", encoding="utf-8")
-    bad.write_bytes(b"a\xffb\xfe")
+    bad.write_bytes(b"a\xffb\xfe\n" + b"fine\n" * 3)
     empty.write_bytes(b"")
     report = DecodeReport()
     assert read_text(good, report=report) == "hello"
-    assert read_text(bad, report=report) == "a\ufffdb\ufffd"
+    assert read_text(bad, report=report) == "a\ufffdb\ufffd\n" + "fine\n" * 3
     assert (report.files, report.replaced_bytes, report.files_with_replacements) == (2, 2, 1)
     assert "2 invalid bytes in 1 files" in str(report) and not report.clean
     with pytest.raises(DataFormatError, match="empty file"):
@@ -141,7 +141,65 @@ def test_verify_checksum_warns_or_raises(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert verify_checksum(path, {digest: "ok"}) == digest
-    with pytest.warns(ChecksumWarning, match="none of the known digests"):
+    with pytest.raises(ChecksumError, match=f"SHA-256 {digest} is none of .* {'1' * 64} \\(other"):
         verify_checksum(path, {"1" * 64: "other"})
-    with pytest.raises(ChecksumError):
-        verify_checksum(path, {"1" * 64: "other"}, strict=True)
+    with pytest.warns(ChecksumWarning, match="none of the known digests"):
+        verify_checksum(path, {"1" * 64: "other"}, strict=False)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=200, max_size=2000), st.floats(0.05, 0.95))
+def test_a_compressed_file_cut_short_is_reported_as_damaged(payload: bytes, keep: float) -> None:
+    import gzip
+    import tempfile
+
+    from rnnkit.data.errors import DamagedArchiveError
+    from rnnkit.data.files import decompressing
+    from rnnkit.errors import DamagedFileError
+
+    whole = gzip.compress(payload)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.gz"
+        path.write_bytes(whole[: max(11, int(len(whole) * keep))])
+        damaged = pytest.raises(DamagedArchiveError, match=r"x\.gz is damaged")
+        with damaged as info, decompressing(path):
+            gzip.decompress(path.read_bytes())
+    assert isinstance(info.value, DamagedFileError) and isinstance(info.value, DataFormatError)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_that_is_no_tar_is_left_to_its_reader(tmp_path: Path) -> None:
+    import tarfile
+
+    from rnnkit.data.files import decompressing
+
+    path = tmp_path / "x.tar"
+    path.write_bytes(b"plain text, not a tar archive" * 20)
+    with pytest.raises(tarfile.ReadError), decompressing(path), tarfile.open(path, "r|*"):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("bad", "total", "refused"), [(6, 10, True), (5, 10, False), (0, 0, False)]
+)
+def test_mostly_undecodable_text_is_refused(bad: int, total: int, refused: bool) -> None:
+    from rnnkit.data.errors import UndecodableTextError
+    from rnnkit.data.files import check_decodable
+
+    if refused:
+        with pytest.raises(UndecodableTextError, match=f"{bad} of {total} rows have invalid"):
+            check_decodable("x.csv", bad, total, "rows")
+    else:
+        check_decodable("x.csv", bad, total, "rows")
+
+
+def test_a_latin1_text_file_is_refused_and_a_stray_byte_is_not(tmp_path: Path) -> None:
+    from rnnkit.data.errors import UndecodableTextError
+
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café crème\nthé glacé\n".encode("latin-1"))
+    with pytest.raises(UndecodableTextError, match="2 of 2 lines"):
+        read_text(latin)
+    stray = tmp_path / "stray.txt"
+    stray.write_bytes(b"caf\xe9\n" + b"fine\n" * 9)
+    assert read_text(stray).startswith("caf\ufffd")

@@ -85,7 +85,7 @@ def test_read_idx_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("layout", ["mnist", "mnist/raw", "."])
 def test_mnist_datamodule_finds_files(tmp_path: Path, layout: str) -> None:
     write_idx_set(tmp_path / layout, gz=layout != ".")
-    dm = MNISTDataModule(data_dir=tmp_path, batch_size=8, val_fraction=0.25)
+    dm = MNISTDataModule(data_dir=tmp_path, batch_size=8, val_fraction=0.25, accept_modified=True)
     if layout == ".":
         dm.prepare_data()  # raw files: digests are only known for the official .gz
     else:

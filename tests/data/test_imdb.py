@@ -12,6 +12,7 @@ import torch
 from rnnkit.data import (
     Batch,
     BucketBatchSampler,
+    ChecksumError,
     DataFormatError,
     DataNotFoundError,
     IMDBDataModule,
@@ -98,9 +99,13 @@ def test_missing_data_names_the_paths_and_the_url(tmp_path: Path) -> None:
 
 def test_datamodule_on_a_fixture(tmp_path: Path) -> None:
     make_archive(tmp_path)
-    dm = IMDBDataModule(data_dir=tmp_path, batch_size=4, val_fraction=0.2, seed=1)
+    with pytest.raises(ChecksumError, match=r"SHA-256 [0-9a-f]{64} is none of .*c40f74a18d3b"):
+        IMDBDataModule(data_dir=tmp_path).prepare_data()  # a home-made archive: refused
+    dm = IMDBDataModule(
+        data_dir=tmp_path, batch_size=4, val_fraction=0.2, seed=1, accept_modified=True
+    )
     with pytest.warns(UserWarning, match="none of the known digests"):
-        dm.prepare_data()  # a home-made archive: warned, then parsed and checked
+        dm.prepare_data()  # unless accepted: warned, then parsed and checked
     dm.setup("fit")
     assert dm.split_sizes == {"train": 8, "val": 2, "test": 4}
     assert dm.num_classes == 2 and dm.decode_report.replaced_bytes == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.data import DataFormatError, DataNotFoundError, ReutersDataModule
+from rnnkit.data import ChecksumError, DataFormatError, DataNotFoundError, ReutersDataModule
 from rnnkit.data.datasets import reuters as reuters_module
 from rnnkit.data.datasets.reuters import parse_sgml, read_reuters, topic_corpora
 
@@ -133,7 +133,11 @@ def test_read_reuters_errors(tmp_path: Path) -> None:
 
 def test_datamodule_on_a_fixture(tmp_path: Path) -> None:
     make_reuters(tmp_path, archive=True)
-    dm = ReutersDataModule(data_dir=tmp_path, num_topics=3, val_fraction=0.0, batch_size=2)
+    with pytest.raises(ChecksumError, match=r"none of the known digests.*data\.accept_modified"):
+        ReutersDataModule(data_dir=tmp_path).prepare_data()  # a home-made archive
+    dm = ReutersDataModule(
+        data_dir=tmp_path, num_topics=3, val_fraction=0.0, batch_size=2, accept_modified=True
+    )
     with pytest.warns(UserWarning, match="none of the known digests"):
         dm.prepare_data()
     dm.setup()

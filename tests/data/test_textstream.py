@@ -64,7 +64,7 @@ def test_contiguous_training_and_word_level(tmp_path: Path) -> None:
 
 def test_stream_bad_data(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"abc\xff" * 100)
+    bad.write_bytes((b"abc\xff\n" + b"abcd\n" * 3) * 100)  # one line in four
     dm = TextStreamDataModule(path=bad, block_size=8)
     dm.setup()
     assert dm.decode_report.replaced_bytes == 100

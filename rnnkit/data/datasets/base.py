@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
+from rnnkit.config.convert import check_positive
 from rnnkit.data.batching import BucketBatchSampler, PadCollate, SeededSampler, ShardedBatchSampler
 from rnnkit.data.errors import DataNotFoundError
 from rnnkit.data.files import DecodeReport
@@ -141,8 +142,9 @@ class FileSplits:
     """Where a DataModule of your own files reads from: ``path=`` one file to split, or
     ``train_path=`` with ``test_path=`` and optionally ``val_path=``.
 
-    Subclasses call :meth:`_set_files` in ``__init__`` and say in ``expected_files`` what
-    ``data.path`` should be (for the error when it is missing).
+    A mixin before the DataModule base (``class M(FileSplits, BaseDataModule)``): it takes
+    the four file options and passes every other keyword on. Subclasses say in
+    ``expected_files`` what ``data.path`` should be (for the error when it is missing).
     """
 
     expected_files: ClassVar[str] = "a data file"
@@ -151,13 +153,16 @@ class FileSplits:
     val_path: str | None
     test_path: str | None
 
-    def _set_files(
+    def __init__(
         self,
-        path: str | None,
-        train_path: str | None,
-        val_path: str | None,
-        test_path: str | None,
+        *,
+        path: str | None = None,
+        train_path: str | None = None,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(**kwargs)
         if path is not None and train_path is not None:
             raise ValueError("give either path= (one file to split) or train_path=, not both")
         if train_path is None and (val_path is not None or test_path is not None):
@@ -205,6 +210,9 @@ class BaseDataModule(L.LightningDataModule):
             seed, stratified where there are classes), for quick runs.
         pin_memory: ``DataLoader(pin_memory=...)``, for GPU training.
         download: allow ``prepare_data()`` to download missing files.
+        accept_modified: read a dataset file whose SHA-256 digest is none of the known
+            ones (a file you changed on purpose) with a warning; by default that is an
+            error (:class:`~rnnkit.data.errors.ChecksumError`).
     """
 
     def __init__(
@@ -218,14 +226,15 @@ class BaseDataModule(L.LightningDataModule):
         limit: int | None = None,
         pin_memory: bool = False,
         download: bool = False,
+        accept_modified: bool = False,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_positive("batch_size", batch_size=batch_size)
+        check_positive("limit", limit=limit)
         if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit must be >= 1 or None, got {limit}")
+            raise ValueError(f"val_fraction: expected a number in [0, 1), got {val_fraction!r}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers: expected an integer >= 0, got {num_workers!r}")
         self.data_dir = resolve_data_dir(data_dir)
         self.batch_size = batch_size
         self.seed = seed
@@ -234,6 +243,7 @@ class BaseDataModule(L.LightningDataModule):
         self.limit = limit
         self.pin_memory = pin_memory
         self.download = download
+        self.accept_modified = accept_modified
         self.train_set: Dataset[Any] | None = None
         self.val_set: Dataset[Any] | None = None
         self.test_set: Dataset[Any] | None = None
@@ -435,7 +445,7 @@ class TextClassificationDataModule(BaseDataModule):
         """Find the archive (downloading it with ``download=True``) and check its digest."""
         path = find_or_download(self._find, self.archive, self.data_dir, allowed=self.download)
         if path.is_file():  # an extracted directory has no digest to check
-            verify_checksum(path, self.archive.sha256)
+            verify_checksum(path, self.archive.sha256, strict=not self.accept_modified)
 
     @property
     def num_classes(self) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import BaseDataModule, ImageSequenceDataset
 from rnnkit.data.errors import DataFormatError
+from rnnkit.data.files import decompressing
 from rnnkit.data.paths import require_file
 from rnnkit.data.splits import stratified_split, subsample
 
@@ -85,7 +86,8 @@ def read_digits_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        with decompressing(path):
+            raw = gzip.decompress(raw)
     if not raw.strip():
         raise DataFormatError(f"expected digit rows in {path}, found an empty file")
     try:

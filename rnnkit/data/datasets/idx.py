@@ -21,6 +21,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import BaseDataModule, ImageSequenceDataset
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
+from rnnkit.data.files import decompressing
 from rnnkit.data.paths import RemoteFile, download, require_file, verify_checksum
 from rnnkit.data.splits import stratified_split, subsample
 
@@ -66,10 +67,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = require_file(path, "an IDX file")
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
-        try:
+        with decompressing(path):
             data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise DataFormatError(f"{path}: a gzip header but broken content: {err}") from err
     if len(data) < 4:
         raise DataFormatError(f"{path}: expected an IDX header (4+ bytes), found {len(data)} bytes")
     zero, code, ndim = int.from_bytes(data[:2], "big"), data[2], data[3]
@@ -259,7 +258,7 @@ class IDXDataModule(BaseDataModule):
             for path in paths:
                 known = self.source.sha256.get(path.name)
                 if known:
-                    verify_checksum(path, known)
+                    verify_checksum(path, known, strict=not self.accept_modified)
 
     def _build(self) -> None:
         splits = {s: read_idx_split(*find_idx_files(self.data_dir, self.source, s)) for s in FILES}

@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError
-from rnnkit.data.files import DecodeReport, decode_utf8
+from rnnkit.data.files import DecodeReport, check_decodable, decode_utf8, decompressing
 from rnnkit.data.paths import RemoteFile, locate
 
 __all__ = ["IMDB_ARCHIVE", "IMDBDataModule", "find_imdb", "read_imdb"]
@@ -101,6 +101,8 @@ class _Collector:
                 f"<id>_<rating>.txt; no reviews found for {', '.join(missing)}. "
                 f"First entries seen: {self.seen}"
             )
+        merged = self.reports[SPLITS[0]].merge(self.reports[SPLITS[1]])
+        check_decodable(self.source, merged.files_with_replacements, merged.files)
         out = {}
         for split in SPLITS:
             rows = sorted(self.rows[split], key=lambda r: (r[0], r[1]))
@@ -148,7 +150,7 @@ def read_imdb(source: str | Path) -> dict[str, TextCorpus]:
     else:
         try:
             # Stream mode: one sequential pass, nothing extracted to disk.
-            with tarfile.open(source, "r|*") as archive:
+            with decompressing(source), tarfile.open(source, "r|*") as archive:
                 for member in archive:
                     if member.isfile():
                         fh = archive.extractfile(member)

@@ -36,7 +36,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError
-from rnnkit.data.files import DecodeReport, decode_utf8
+from rnnkit.data.files import DecodeReport, check_decodable, decode_utf8, decompressing
 from rnnkit.data.paths import RemoteFile, locate
 from rnnkit.data.splits import random_split
 
@@ -141,7 +141,7 @@ def _sgm_files(source: Path) -> list[tuple[str, bytes]]:
     if source.is_dir():
         return [(p.name, p.read_bytes()) for p in sorted(source.glob("reut2-*.sgm"))]
     try:
-        with tarfile.open(source, "r:*") as archive:
+        with decompressing(source), tarfile.open(source, "r:*") as archive:
             members = sorted(
                 (
                     m
@@ -183,6 +183,7 @@ def read_reuters(source: str | Path) -> tuple[list[ReutersDocument], DecodeRepor
         if not docs:
             raise DataFormatError(f"{source}: expected <REUTERS> elements in {name}, found none")
         documents.extend(docs)
+    check_decodable(source, report.files_with_replacements, report.files)
     documents.sort(key=lambda d: d.newid)
     return documents, report
 

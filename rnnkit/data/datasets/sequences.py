@@ -46,8 +46,8 @@ from rnnkit.data.batching import PadCollate
 from rnnkit.data.datasets.base import BaseDataModule, FileSplits
 from rnnkit.data.datasets.textfiles import label_names
 from rnnkit.data.datasets.timeseries import _parse_value
-from rnnkit.data.errors import DataFormatError, DataNotFoundError
-from rnnkit.data.files import decode_utf8
+from rnnkit.data.errors import DamagedArchiveError, DataFormatError, DataNotFoundError
+from rnnkit.data.files import decode_utf8, decompressing
 from rnnkit.data.paths import require_file
 from rnnkit.data.scaling import SCALERS, Scaler, scaler_from_dict
 from rnnkit.data.splits import random_split, stratified_split, subsample
@@ -138,13 +138,15 @@ def read_npz(
     """
     path = require_file(path, "a .npz file")
     try:
-        with np.load(path, allow_pickle=allow_pickle) as arrays:
+        with decompressing(path), np.load(path, allow_pickle=allow_pickle) as arrays:
             found = list(arrays.files)
             if x_key not in found:
                 raise DataFormatError(f"{path}: expected an array {x_key!r}, found {found}")
             x = arrays[x_key]
             y = arrays[y_key] if y_key in found else None
             lengths = arrays[lengths_key] if lengths_key in found else None
+    except DamagedArchiveError:
+        raise
     except ValueError as err:
         if "allow_pickle" not in str(err):
             raise DataFormatError(f"{path}: not a readable .npz: {err}") from err
@@ -468,10 +470,6 @@ class SequenceDataModule(FileSplits, BaseDataModule):
     def __init__(
         self,
         *,
-        path: str | None = None,
-        train_path: str | None = None,
-        val_path: str | None = None,
-        test_path: str | None = None,
         format: str | None = None,
         targets: Targets = "classes",
         scaler: str = "standard",
@@ -486,8 +484,7 @@ class SequenceDataModule(FileSplits, BaseDataModule):
         bucket_size_multiplier: int = 50,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_files(path, train_path, val_path, test_path)
+        super().__init__(**kwargs)  # FileSplits takes path, train_path, val_path, test_path
         if targets not in ("classes", "values"):
             raise ValueError(f"targets must be 'classes' or 'values', got {targets!r}")
         if scaler not in SCALERS:
@@ -700,6 +697,11 @@ class SequenceDataModule(FileSplits, BaseDataModule):
             DataFormatError: another feature count, no steps, or missing values with
                 ``fill="error"``.
         """
+        if isinstance(x, str | bytes):
+            raise DataFormatError(
+                f"{where}: expected a numeric (T, {self.num_features}) sequence, got the text "
+                f"{x[:40]!r}; give this run a file of sequences (--input: .npz, long CSV, .ts)"
+            )
         x = np.asarray(x, dtype=np.float64)
         x = x[:, None] if x.ndim == 1 else x
         if x.ndim != 2 or x.shape[1] != self.num_features or len(x) == 0:

@@ -42,7 +42,7 @@ import numpy as np
 
 from rnnkit.data.datasets.base import FileSplits, TextClassificationDataModule, TextCorpus
 from rnnkit.data.errors import DataFormatError, DataNotFoundError
-from rnnkit.data.files import DecodeReport, decode_utf8
+from rnnkit.data.files import DecodeReport, check_decodable, decode_utf8
 from rnnkit.data.paths import require_file
 from rnnkit.data.splits import random_split, stratified_split, subsample
 
@@ -323,7 +323,9 @@ def read_labelled_texts(
                 f"{path}: a folder per class gives one label per document; multi_label "
                 "needs a CSV, TSV, JSONL or Parquet file with a label column"
             )
-        return _read_folder(path)
+        folder = _read_folder(path)
+        check_decodable(path, folder.report.files_with_replacements, folder.report.files)
+        return folder
     out = LabelledTexts([], [], [], str(path))
     replaced_total = 0
     if kind in ("csv", "tsv", "jsonl"):
@@ -338,6 +340,9 @@ def read_labelled_texts(
             raise DataFormatError(f"{where}, column {label_column!r}: expected a label, found none")
         _add(out, where, record[text_column], labels or [])
     out.report.add(str(path), replaced_total)
+    if replaced_total:
+        bad = sum("\ufffd" in text for text in out.texts)
+        check_decodable(path, bad, len(out.texts) + len(out.empty), "rows")
     return out
 
 
@@ -424,10 +429,6 @@ class TextFilesDataModule(FileSplits, TextClassificationDataModule):
     def __init__(
         self,
         *,
-        path: str | None = None,
-        train_path: str | None = None,
-        val_path: str | None = None,
-        test_path: str | None = None,
         format: Format | None = None,
         delimiter: str | None = None,
         text_column: str = "text",
@@ -439,8 +440,7 @@ class TextFilesDataModule(FileSplits, TextClassificationDataModule):
         empty: Empty = "drop",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_files(path, train_path, val_path, test_path)
+        super().__init__(**kwargs)  # FileSplits takes path, train_path, val_path, test_path
         if not 0.0 <= test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
         if empty not in ("drop", "error"):

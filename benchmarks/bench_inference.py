@@ -4,6 +4,8 @@ Usage::
 
     python -m benchmarks.bench_inference --classifier runs/digits --lm runs/char-lm
     python -m benchmarks.bench_inference --classifier runs/imdb --data-dir ../shared/data
+    python -m benchmarks.bench_inference --classifier runs/digits --classifier runs/imdb \
+        --data-dir ../shared/data                   # several classifiers in one run
     python -m benchmarks.bench_inference --small      # a quick check with untrained models
 
 For a trained classifier and a character LM's generation step, every candidate runs
@@ -101,10 +103,13 @@ def accuracy(run: Runner, batches: list[Any]) -> float:
     return hits / total
 
 
-def bench_classifier(args: argparse.Namespace, tmp: Path) -> list[list[str]]:
-    if args.classifier:
-        loaded = load_run(args.classifier)
+def bench_classifier(run_dir: Path | None, args: argparse.Namespace, tmp: Path) -> list[list[str]]:
+    tmp.mkdir(exist_ok=True)
+    what = "digits classifier (untrained)"
+    if run_dir is not None:
+        loaded = load_run(run_dir)
         model, source = loaded.model, loaded
+        what = f"{loaded.config.name} classifier"
     else:
         digits = {"num_classes": 10, "input": {"kind": "identity", "input_size": 28}}
         model = _untrained("digits", digits)
@@ -121,7 +126,7 @@ def bench_classifier(args: argparse.Namespace, tmp: Path) -> list[list[str]]:
         for name, run in runners.items():  # a candidate that disagrees must not be timed
             assert np.allclose(run(x, lengths), expected, atol=0.1), name
         times = time_interleaved(_calls(runners, x, lengths), rounds=args.rounds)
-        rows += _rows("classifier", batch_size, times)
+        rows += _rows(f"{what}, T={x.shape[1]}", batch_size, times)
     sizes = {
         "torch eager": _size_mb(model),
         "PyTorch int8": _size_mb(quantize_model(model)),
@@ -138,6 +143,11 @@ def bench_classifier(args: argparse.Namespace, tmp: Path) -> list[list[str]]:
         for row in rows:
             row += [f"{sizes[row[2]]:.2f}", "", ""]
     return rows
+
+
+def _stem(run_dir: Path | None) -> str:
+    """A folder per classifier (made here), so that their files do not overwrite each other."""
+    return run_dir.name if run_dir is not None else "untrained"
 
 
 def _test_batches(loaded: LoadedRun, args: argparse.Namespace) -> list[Any]:
@@ -256,7 +266,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--classifier", type=Path, help="a trained classifier run (digits, imdb)")
+    parser.add_argument(
+        "--classifier",
+        type=Path,
+        action="append",
+        help="a trained classifier run (digits, imdb); repeat for several",
+    )
     parser.add_argument("--lm", type=Path, help="a trained language-model run (char-lm)")
     parser.add_argument("--data-dir", type=Path, help="where the classifier's data lives")
     parser.add_argument("--threads", type=int, default=2)
@@ -270,7 +285,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = bench_classifier(args, Path(tmp)) + bench_lm(args, Path(tmp))
+        rows = [
+            row
+            for run_dir in args.classifier or [None]
+            for row in bench_classifier(run_dir, args, Path(tmp) / _stem(run_dir))
+        ]
+        rows += bench_lm(args, Path(tmp))
     header = [
         "model",
         "batch",

@@ -11,6 +11,8 @@
     preds.labels, preds.probabilities             # ['pos', 'neg'], (2, 2) array
     run.predict_file("new.csv", "out.jsonl")      # streamed in batches
     run.evaluate()                                # re-test on the held-out split
+    run.export("onnx", "model.onnx")              # ONNX Runtime / torch.export files
+    lm = rnnkit.load("runs/char-lm").stream()     # feed tokens one at a time
 
 :func:`fit` takes a recipe name (``rnnkit recipes``), a YAML file, a mapping or a
 :class:`~rnnkit.config.RunConfig`, with per-section overrides (``data={...}``,
@@ -31,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +45,12 @@ from rnnkit.config import (
     run_config_from_dict,
 )
 from rnnkit.config.run import run_config_to_dict
+
+if TYPE_CHECKING:
+    from rnnkit.cells.base import State
+    from rnnkit.export import ExportResult
+    from rnnkit.layers.stream import Stream
+    from rnnkit.models.stream import DecoderStream, TokenStream
 
 __all__ = ["FilePredictions", "Predictions", "Run", "build_config", "fit", "load"]
 
@@ -579,3 +587,67 @@ class Run:
         from rnnkit.training.run import evaluate
 
         return evaluate(self.run_dir, data_dir=data_dir, progress_bar=progress_bar)
+
+    def export(
+        self,
+        format: str,
+        out: str | Path,
+        *,
+        quantize: str | None = None,
+        check: bool = True,
+    ) -> ExportResult:
+        """Export the model with the run's metadata (``rnnkit export``; docs/export.md).
+
+        Arguments:
+            format: ``"onnx"`` or ``"torch-export"``.
+            out: the file to write (``.onnx`` / ``.pt2``); an encoder–decoder's second
+                graph goes beside it as ``<stem>.decoder_step<suffix>``.
+            quantize: ``"int8"`` for ONNX Runtime's dynamic int8 weights (ONNX only).
+            check: load the files back and compare them with the model on a ragged batch.
+
+        Returns:
+            An :class:`~rnnkit.export.ExportResult`: ``files`` (graph role → path),
+            ``metadata``, ``errors`` (the check's relative differences) and, with
+            ``quantize``, ``quantized_errors`` (int8 against fp32).
+
+        Raises:
+            ExportError: an unknown format or quantisation, int8 with torch.export, a
+                model kind the exporter does not know, or a file that fails the check.
+        """
+        from rnnkit.export import export_run
+        from rnnkit.training.run import load_run
+
+        # The exporter traces on the CPU; a run loaded onto a GPU is exported from a CPU copy.
+        loaded = self._loaded if self.device == "cpu" else load_run(self.run_dir)
+        return export_run(loaded, format, out, quantize=quantize, check=check)
+
+    def stream(
+        self, *inputs: Any, state: State | None = None
+    ) -> TokenStream | DecoderStream | Stream:
+        """A streaming object over the run's model, which is in eval mode (docs/export.md).
+
+        * a language model or unidirectional tagger: a
+          :class:`~rnnkit.models.stream.TokenStream` (``step(tokens (B,)) -> (B, V)``,
+          ``chunk(tokens (B, T')) -> (B, T', V)``), from ``state`` or zeros;
+        * a seq2seq or captioning model: a :class:`~rnnkit.models.stream.DecoderStream`
+          that encodes ``inputs`` once (``src (B, S), src_lengths (B,)``; images
+          ``(B, 1, 28, 28)`` or features ``(B, F)``), then ``step(previous tokens (B,))``;
+        * a classifier or forecaster (whose head reads the whole sequence): a
+          :class:`~rnnkit.layers.stream.Stream` over its recurrent layer, fed the
+          features that layer reads (``step((B, I)) -> (B, O)``).
+
+        Token ids are the run's vocabulary's (``run.data_state["vocab"]``).
+
+        Raises:
+            ValueError: a bidirectional recurrence (it reads each sequence from its end),
+                or source ``inputs`` missing (encoder–decoders) or given (the others).
+        """
+        from rnnkit.layers.stream import Stream
+        from rnnkit.models.stream import stream
+
+        model = self.model
+        if self.config.model.name in ("classifier", "forecaster"):
+            if inputs:
+                raise ValueError(f"stream: a {self.config.model.name} run takes no source inputs")
+            return Stream(model.rnn, state)
+        return stream(model, *inputs, state=state)

@@ -153,3 +153,84 @@ def test_image_runs_predict_stacks_folders_and_lists_of_files(tmp_path: Path) ->
     assert report.predicted == 1 and report.bad[0][0] == f"{tmp_path / 'list.txt'}:2"
     preds = run.predict([images[0], str(tmp_path / "folder" / "1.npy")])
     assert len(preds.labels) == 2 and preds.probabilities.shape == (2, 10)
+
+
+# -- export and streaming -------------------------------------------------------------
+
+TINY_TRAIN = {**QUIET, "trainer": {"num_sanity_val_steps": 0, "limit_train_batches": 2}}
+
+
+@pytest.fixture(scope="module")
+def char_lm_run(tmp_path_factory: pytest.TempPathFactory) -> rnnkit.Run:
+    root = tmp_path_factory.mktemp("char-lm")
+    text = root / "text.txt"
+    text.write_text("to be or not to be, that is the question. " * 40)
+    return rnnkit.fit(
+        "char-lm",
+        data={"path": str(text), "block_size": 16},
+        model={"rnn": {"hidden_size": 8}},
+        train=TINY_TRAIN,
+        run_dir=root / "run",
+    )
+
+
+def test_run_export_writes_checked_files_with_the_run_metadata(
+    text_run: rnnkit.Run, tmp_path: Path
+) -> None:
+    from rnnkit.export import ExportError, read_metadata
+
+    run = rnnkit.load(text_run.run_dir)
+    result = run.export("onnx", tmp_path / "text.onnx")
+    assert result.files == {"model": tmp_path / "text.onnx"} and result.errors["model"] < 1e-4
+    assert read_metadata(tmp_path / "text.onnx")["data"]["class_names"] == ["neg", "pos"]
+    program = run.export("torch-export", tmp_path / "text.pt2", check=False)
+    assert program.errors == {} and (tmp_path / "text.pt2").is_file()
+    int8 = run.export("onnx", tmp_path / "int8.onnx", quantize="int8")
+    assert int8.metadata["quantization"] == "int8-dynamic" and int8.quantized_errors["model"] < 0.05
+    with pytest.raises(ExportError, match="applies to --format onnx"):
+        run.export("torch-export", tmp_path / "x.pt2", quantize="int8")
+    with pytest.raises(ExportError, match="unknown export format 'tflite'"):
+        run.export("tflite", tmp_path / "x.tflite")
+
+
+def test_run_stream_feeds_a_language_model_token_by_token(char_lm_run: rnnkit.Run) -> None:
+    import torch
+
+    from rnnkit.models.stream import TokenStream
+
+    run = rnnkit.load(char_lm_run.run_dir)
+    tokens = torch.randint(1, run.model.config.vocab_size, (2, 7))
+    with torch.no_grad():
+        whole, _ = run.model(tokens)  # (B, T, V)
+        lm = run.stream()
+        assert isinstance(lm, TokenStream)
+        pieces = [lm.chunk(tokens[:, :4]), *(lm.step(tokens[:, t])[:, None] for t in range(4, 7))]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="takes no source inputs"):
+        run.stream(tokens)
+
+
+def test_run_stream_of_a_classifier_streams_its_recurrent_layer(tmp_path: Path) -> None:
+    import torch
+
+    from rnnkit.layers.stream import Stream
+
+    run = rnnkit.fit(
+        "digits",
+        data={"limit": 100, "batch_size": 16},
+        model=SMALL,
+        train=TINY_TRAIN,
+        run_dir=tmp_path / "run",
+    )
+    rows = torch.rand(3, 28, 28)  # (B, T, I): the digits' rows are the layer's input
+    with torch.no_grad():
+        whole, _ = run.model.rnn(rows)
+        layer = run.stream()
+        assert isinstance(layer, Stream)
+        steps = torch.stack([layer.step(rows[:, t]) for t in range(28)], dim=1)
+    torch.testing.assert_close(steps, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_run_stream_refuses_a_bidirectional_model(text_run: rnnkit.Run) -> None:
+    with pytest.raises(ValueError, match="bidirectional layer cannot stream"):
+        text_run.stream()

@@ -46,6 +46,10 @@ FORMS = ("scan", "native")
 (``native``) where a cell has one and ``scan`` elsewhere."""
 
 
+NATIVE_FAMILIES = ("rnn", "gru", "lstm")
+"""The cell families ONNX has an operator for (minGRU/minLSTM run as a ``scan``)."""
+
+
 class NativeCell(NamedTuple):
     """One (layer, direction) that ONNX's own operator computes.
 
@@ -66,13 +70,13 @@ def native_cell(layer: StackedLayer, k: int, d: int) -> NativeCell | None:
     if isinstance(layer, Recurrent):
         cell = layer.cell(k, d)
         family = cell_family(cell)
-        if family is None or getattr(cell, "proj_size", 0):
+        if family not in NATIVE_FAMILIES or getattr(cell, "proj_size", 0):
             return None
         options = getattr(cell, "options", VariantOptions())
         weights, nonlinearity = VariantWeights.of(cell), getattr(cell, "nonlinearity", "tanh")
     else:
         family = getattr(layer, "family", None)
-        if family is None or getattr(layer, "proj_size", 0):
+        if family not in NATIVE_FAMILIES or getattr(layer, "proj_size", 0):
             return None
         options = layer.variant  # type: ignore[attr-defined]
         weights = layer.variant_weights(k, d)  # type: ignore[attr-defined]
@@ -163,7 +167,10 @@ class ExportedRecurrence(nn.Module):
             return layer._as_state(state) if hasattr(layer, "_as_state") else state
         if isinstance(layer, Recurrent):
             return layer.init_state(batch.batch_size, device=batch.x.device, dtype=batch.x.dtype)
-        return layer._zero_state(batch.batch_size, batch.x)
+        if hasattr(layer, "_zero_state"):
+            return layer._zero_state(batch.batch_size, batch.x)
+        rows = layer.num_layers * layer.num_directions  # MinGRU/MinLSTM: one (L*D, B, H)
+        return batch.x.new_zeros(rows, batch.batch_size, layer.hidden_size)
 
     def _runner(self, k: int, d: int, masks: Any) -> SequenceRunner:
         layer: Any = self.layer

@@ -120,3 +120,21 @@ def test_a_model_kind_without_an_export_plan_is_refused(tmp_path: Path) -> None:
         export_model(nn.Linear(2, 2), "onnx", tmp_path / "x.onnx")
     with pytest.raises(ExportError, match="cannot export a 'mystery' model"):
         export_model(nn.Linear(2, 2), "onnx", tmp_path / "x.onnx", kind="mystery")
+
+
+def test_a_run_whose_model_kind_has_no_export_plan_is_one_line_and_exit_code_2(
+    digits_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rnnkit.export.graphs import PLANS
+
+    # As a model registered by a user, whose kind the exporter has no plan for.
+    known = {k: v for k, v in PLANS._items.items() if k != "classifier"}
+    monkeypatch.setattr(PLANS, "_items", known)
+    err = _one_line_error(
+        capsys, str(digits_run), "--format", "onnx", "--out", str(tmp_path / "x.onnx")
+    )
+    assert "cannot export a 'classifier' model: the exporter knows" in err
+    assert not (tmp_path / "x.onnx").exists()

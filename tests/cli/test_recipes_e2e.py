@@ -129,6 +129,15 @@ def test_every_recipe_has_a_fixture() -> None:
     assert sorted(FIXTURES) == recipes().names()
 
 
+def test_the_recipes_export_every_model_kind() -> None:
+    """So that exporting every recipe's run below covers every export plan."""
+    from rnnkit.export.graphs import PLANS
+    from rnnkit.recipes import load_recipe
+
+    kinds = {load_recipe(name)["model"]["name"] for name in recipes().names()}
+    assert kinds == set(PLANS.names())
+
+
 def _fresh(*args: str) -> str:
     """Run ``python -m rnnkit ARGS`` in a new process; return its stdout."""
     done = subprocess.run(

@@ -53,6 +53,8 @@ FAMILIES = {
         LSTMVariantCell(4, 5, layer_norm=True, peephole=True, zoneout_c=0.1)
     ),
     "user-cell-in-recurrent": lambda: _recurrent_tagger(SCRNCell(4, 5)),
+    "mingru": lambda: _tagger("mingru"),
+    "minlstm": lambda: _tagger("minlstm"),
 }
 
 

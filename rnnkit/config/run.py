@@ -53,25 +53,46 @@ class Component:
         return {"name": self.name, **copy.deepcopy(self.options)}
 
 
+SCHEDULERS = ("none", "cosine", "warmup_cosine", "one_cycle", "plateau")
+"""The learning-rate schedules ``optimizer.scheduler`` names."""
+
+WARMUP_DEFAULTS = {"warmup_cosine": 0.05, "one_cycle": 0.3}
+"""``optimizer.warmup_fraction`` when the recipe leaves it out, per schedule."""
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """The optimiser and learning-rate schedule.
 
     Attributes:
         name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
-        lr: learning rate.
-        weight_decay: L2 penalty (decoupled for ``adamw``).
+        lr: learning rate (the peak rate of ``warmup_cosine`` and ``one_cycle``).
+        weight_decay: L2 penalty (decoupled for ``adamw``) on the weight matrices only:
+            biases, normalisation gains and every other parameter with fewer than two
+            dimensions are never decayed, embeddings only with ``decay_embeddings``.
+        decay_embeddings: decay the embedding matrices too (with ``weight_decay``).
         momentum: for ``sgd`` and ``rmsprop``.
-        scheduler: ``none``, ``cosine`` (to zero over ``max_epochs``) or ``plateau``
-            (halve the rate when the monitored value stalls for ``patience`` epochs).
+        scheduler: ``none``; ``cosine`` (per epoch, from ``lr`` to ``min_lr_fraction ·
+            lr`` over ``max_epochs``); ``warmup_cosine`` (per optimiser step: a linear
+            warm-up over ``warmup_fraction`` of the steps, then cosine to ``min_lr_fraction
+            · lr``); ``one_cycle`` (per step: cosine up from ``lr / 25`` to ``lr`` over
+            ``warmup_fraction`` of the steps, then cosine down to ``min_lr_fraction · lr``;
+            Smith & Topin 2019, momentum not cycled); or ``plateau`` (halve the rate when
+            the monitored value stalls for ``patience`` epochs).
+        warmup_fraction: share of the optimiser steps spent warming up, in ``[0, 1)``;
+            ``None``: 0.05 for ``warmup_cosine``, 0.3 for ``one_cycle``.
+        min_lr_fraction: the rate the cosine schedules end at, as a share of ``lr``.
         patience: for ``plateau``.
     """
 
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    decay_embeddings: bool = False
     momentum: float = 0.0
     scheduler: str = "none"
+    warmup_fraction: float | None = None
+    min_lr_fraction: float = 0.0
     patience: int = 2
 
     def __post_init__(self) -> None:
@@ -82,6 +103,29 @@ class OptimizerConfig:
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"optimizer.{name}: expected a number >= 0, got {value!r}")
         _check_count("optimizer.patience", self.patience, minimum=0)
+        if self.warmup_fraction is not None:
+            if not 0.0 <= self.warmup_fraction < 1.0:
+                raise ConfigError(
+                    f"optimizer.warmup_fraction: expected a number in [0, 1), "
+                    f"got {self.warmup_fraction!r}"
+                )
+            if self.scheduler in SCHEDULERS and self.scheduler not in WARMUP_DEFAULTS:
+                raise ConfigError(
+                    f"optimizer.warmup_fraction applies to the schedules "
+                    f"{' and '.join(WARMUP_DEFAULTS)}, not scheduler={self.scheduler!r}"
+                )
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            raise ConfigError(
+                f"optimizer.min_lr_fraction: expected a number in [0, 1], "
+                f"got {self.min_lr_fraction!r}"
+            )
+
+    @property
+    def warmup(self) -> float:
+        """The warm-up share of the steps this config's schedule uses."""
+        if self.warmup_fraction is not None:
+            return self.warmup_fraction
+        return WARMUP_DEFAULTS.get(self.scheduler, 0.0)
 
 
 LOGGERS = ("csv", "tensorboard")

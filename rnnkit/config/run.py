@@ -131,6 +131,10 @@ class OptimizerConfig:
 LOGGERS = ("csv", "tensorboard")
 """The experiment loggers ``train.logger`` names."""
 
+MONITOR_MODES = ("min", "max")
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "mape", "ppl", "bpc")
+"""Logged names ending in these are minimised (``train.monitor_mode`` left out)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -147,6 +151,17 @@ class TrainConfig:
         logger: the experiment log inside the run directory's ``logs/``: ``"csv"``
             (``logs/metrics.csv``) or ``"tensorboard"`` (event files for
             ``tensorboard --logdir <run>/logs``; ``pip install "rnnkit[tensorboard]"``).
+        monitor: the validation value that picks the best epoch (``model.safetensors``,
+            the weights tested) and that early stopping and the ``plateau`` schedule
+            watch: ``"val_loss"`` or ``"val_<metric>"`` of the task (``val_acc``,
+            ``val_f1``, ``val_bpc``, ...); ``None``: the task's own (classification:
+            ``val_acc``; language models, forecasters: ``val_loss``).
+        monitor_mode: ``"min"`` or ``"max"`` for ``monitor``; ``None``: the task's mode
+            for its own monitor, else ``"min"`` for names ending in one of
+            :data:`LOWER_IS_BETTER` and ``"max"`` for the others.
+        num_threads: CPU threads for PyTorch's operations during the run
+            (``torch.set_num_threads``, put back afterwards); ``None``: PyTorch's own
+            default, one per physical core of the machine (or ``OMP_NUM_THREADS``).
         trainer: keyword arguments of ``lightning.Trainer`` (``strategy``,
             ``accumulate_grad_batches``, ``limit_train_batches``, ...), over
             :data:`~rnnkit.config.trainer.TRAINER_DEFAULTS`; checked by name, and the
@@ -159,14 +174,34 @@ class TrainConfig:
     progress_bar: bool = True
     gradflow_every: int | None = None
     logger: str = "csv"
+    monitor: str | None = None
+    monitor_mode: str | None = None
+    num_threads: int | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_count("train.max_epochs", self.max_epochs, minimum=1)
         _check_count("train.early_stopping_patience", self.early_stopping_patience, minimum=0)
         _check_count("train.gradflow_every", self.gradflow_every, minimum=1)
+        _check_count("train.num_threads", self.num_threads, minimum=1)
         check_choice("TrainConfig", "logger", self.logger, LOGGERS)
+        if self.monitor is not None and not self.monitor.startswith("val_"):
+            raise ConfigError(
+                "train.monitor: expected a validation value ('val_loss' or 'val_<metric>'; "
+                f"the test split chooses nothing), got {self.monitor!r}"
+            )
+        if self.monitor_mode is not None:
+            check_choice("TrainConfig", "monitor_mode", self.monitor_mode, MONITOR_MODES)
         check_trainer_arguments(self.trainer)
+
+    def monitored(self, task_monitor: str, task_mode: str) -> tuple[str, str]:
+        """``(name, mode)`` of the value that selects the best epoch, given the task's own."""
+        name = self.monitor or task_monitor
+        if self.monitor_mode is not None:
+            return name, self.monitor_mode
+        if name == task_monitor:
+            return name, task_mode
+        return name, "min" if name.endswith(LOWER_IS_BETTER) else "max"
 
     def trainer_arguments(self) -> dict[str, Any]:
         """The arguments for ``lightning.Trainer``: ``trainer`` over :data:`TRAINER_DEFAULTS`."""

@@ -60,25 +60,46 @@ class Component:
         return {"name": self.name, **copy.deepcopy(self.options)}
 
 
+SCHEDULERS = ("none", "cosine", "warmup_cosine", "one_cycle", "plateau")
+"""The learning-rate schedules ``optimizer.scheduler`` names."""
+
+WARMUP_DEFAULTS = {"warmup_cosine": 0.05, "one_cycle": 0.3}
+"""``optimizer.warmup_fraction`` when the recipe leaves it out, per schedule."""
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """The optimiser and learning-rate schedule.
 
     Attributes:
         name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
-        lr: learning rate.
-        weight_decay: L2 penalty (decoupled for ``adamw``).
+        lr: learning rate (the peak rate of ``warmup_cosine`` and ``one_cycle``).
+        weight_decay: L2 penalty (decoupled for ``adamw``) on the weight matrices only:
+            biases, normalisation gains and every other parameter with fewer than two
+            dimensions are never decayed, embeddings only with ``decay_embeddings``.
+        decay_embeddings: decay the embedding matrices too (with ``weight_decay``).
         momentum: for ``sgd`` and ``rmsprop``.
-        scheduler: ``none``, ``cosine`` (to zero over ``max_epochs``) or ``plateau``
-            (halve the rate when the monitored value stalls for ``patience`` epochs).
+        scheduler: ``none``; ``cosine`` (per epoch, from ``lr`` to ``min_lr_fraction ·
+            lr`` over ``max_epochs``); ``warmup_cosine`` (per optimiser step: a linear
+            warm-up over ``warmup_fraction`` of the steps, then cosine to ``min_lr_fraction
+            · lr``); ``one_cycle`` (per step: cosine up from ``lr / 25`` to ``lr`` over
+            ``warmup_fraction`` of the steps, then cosine down to ``min_lr_fraction · lr``;
+            Smith & Topin 2019, momentum not cycled); or ``plateau`` (halve the rate when
+            the monitored value stalls for ``patience`` epochs).
+        warmup_fraction: share of the optimiser steps spent warming up, in ``[0, 1)``;
+            ``None``: 0.05 for ``warmup_cosine``, 0.3 for ``one_cycle``.
+        min_lr_fraction: the rate the cosine schedules end at, as a share of ``lr``.
         patience: for ``plateau``.
     """
 
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    decay_embeddings: bool = False
     momentum: float = 0.0
     scheduler: str = "none"
+    warmup_fraction: float | None = None
+    min_lr_fraction: float = 0.0
     patience: int = 2
 
     def __post_init__(self) -> None:
@@ -89,10 +110,37 @@ class OptimizerConfig:
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"optimizer.{name}: expected a number >= 0, got {value!r}")
         _check_count("optimizer.patience", self.patience, minimum=0)
+        if self.warmup_fraction is not None:
+            if not 0.0 <= self.warmup_fraction < 1.0:
+                raise ConfigError(
+                    f"optimizer.warmup_fraction: expected a number in [0, 1), "
+                    f"got {self.warmup_fraction!r}"
+                )
+            if self.scheduler in SCHEDULERS and self.scheduler not in WARMUP_DEFAULTS:
+                raise ConfigError(
+                    f"optimizer.warmup_fraction applies to the schedules "
+                    f"{' and '.join(WARMUP_DEFAULTS)}, not scheduler={self.scheduler!r}"
+                )
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            raise ConfigError(
+                f"optimizer.min_lr_fraction: expected a number in [0, 1], "
+                f"got {self.min_lr_fraction!r}"
+            )
+
+    @property
+    def warmup(self) -> float:
+        """The warm-up share of the steps this config's schedule uses."""
+        if self.warmup_fraction is not None:
+            return self.warmup_fraction
+        return WARMUP_DEFAULTS.get(self.scheduler, 0.0)
 
 
 LOGGERS = ("csv", "tensorboard")
 """The experiment loggers ``train.logger`` names."""
+
+MONITOR_MODES = ("min", "max")
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "mape", "ppl", "bpc")
+"""Logged names ending in these are minimised (``train.monitor_mode`` left out)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +158,17 @@ class TrainConfig:
         logger: the experiment log inside the run directory's ``logs/``: ``"csv"``
             (``logs/metrics.csv``) or ``"tensorboard"`` (event files for
             ``tensorboard --logdir <run>/logs``; ``pip install "rnnkit[tensorboard]"``).
+        monitor: the validation value that picks the best epoch (``model.safetensors``,
+            the weights tested) and that early stopping and the ``plateau`` schedule
+            watch: ``"val_loss"`` or ``"val_<metric>"`` of the task (``val_acc``,
+            ``val_f1``, ``val_bpc``, ...); ``None``: the task's own (classification:
+            ``val_acc``; language models, forecasters: ``val_loss``).
+        monitor_mode: ``"min"`` or ``"max"`` for ``monitor``; ``None``: the task's mode
+            for its own monitor, else ``"min"`` for names ending in one of
+            :data:`LOWER_IS_BETTER` and ``"max"`` for the others.
+        num_threads: CPU threads for PyTorch's operations during the run
+            (``torch.set_num_threads``, put back afterwards); ``None``: PyTorch's own
+            default, one per physical core of the machine (or ``OMP_NUM_THREADS``).
         trainer: keyword arguments of ``lightning.Trainer`` (``strategy``,
             ``accumulate_grad_batches``, ``limit_train_batches``, ...), over
             :data:`~rnnkit.config.trainer.TRAINER_DEFAULTS`; checked by name, and the
@@ -122,14 +181,34 @@ class TrainConfig:
     progress_bar: bool = True
     gradflow_every: int | None = None
     logger: str = "csv"
+    monitor: str | None = None
+    monitor_mode: str | None = None
+    num_threads: int | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_count("train.max_epochs", self.max_epochs, minimum=1)
         _check_count("train.early_stopping_patience", self.early_stopping_patience, minimum=0)
         _check_count("train.gradflow_every", self.gradflow_every, minimum=1)
+        _check_count("train.num_threads", self.num_threads, minimum=1)
         check_choice("TrainConfig", "logger", self.logger, LOGGERS)
+        if self.monitor is not None and not self.monitor.startswith("val_"):
+            raise ConfigError(
+                "train.monitor: expected a validation value ('val_loss' or 'val_<metric>'; "
+                f"the test split chooses nothing), got {self.monitor!r}"
+            )
+        if self.monitor_mode is not None:
+            check_choice("TrainConfig", "monitor_mode", self.monitor_mode, MONITOR_MODES)
         check_trainer_arguments(self.trainer)
+
+    def monitored(self, task_monitor: str, task_mode: str) -> tuple[str, str]:
+        """``(name, mode)`` of the value that selects the best epoch, given the task's own."""
+        name = self.monitor or task_monitor
+        if self.monitor_mode is not None:
+            return name, self.monitor_mode
+        if name == task_monitor:
+            return name, task_mode
+        return name, "min" if name.endswith(LOWER_IS_BETTER) else "max"
 
     def trainer_arguments(self) -> dict[str, Any]:
         """The arguments for ``lightning.Trainer``: ``trainer`` over :data:`TRAINER_DEFAULTS`."""

@@ -130,6 +130,11 @@ class LanguageModelConfig(ConfigMixin):
             When the recurrent output size differs from ``E``, a linear projection to
             ``E`` is inserted before the tied output layer.
         padding_idx: a padding token id (its embedding stays zero), or ``None``.
+        embedding_dropout: drop whole rows of the embedding matrix (word types) per batch,
+            scaled (AWD-LSTM; :attr:`InputSpec.embedding_dropout`); ``embedding`` only.
+        word_dropout: replace input tokens by ``unk_idx`` (else ``padding_idx``) with
+            this probability in training (:attr:`InputSpec.word_dropout`).
+        unk_idx: the unknown-token id, filled from the data's vocabulary, or ``None``.
     """
 
     vocab_size: int = 256
@@ -139,6 +144,9 @@ class LanguageModelConfig(ConfigMixin):
     dropout: float = 0.0
     tie_weights: bool = False
     padding_idx: int | None = None
+    embedding_dropout: float = 0.0
+    word_dropout: float = 0.0
+    unk_idx: int | None = None
 
     def __post_init__(self) -> None:
         owner = "LanguageModelConfig"
@@ -155,6 +163,7 @@ class LanguageModelConfig(ConfigMixin):
                 f"{owner}: tie_weights=True needs input_kind='embedding' (there is no "
                 f"embedding matrix to share with input_kind={self.input_kind!r})"
             )
+        _ = self.input  # the input's own checks (embedding and word dropout)
 
     @property
     def input(self) -> InputSpec:
@@ -166,6 +175,9 @@ class LanguageModelConfig(ConfigMixin):
             embedding_dim=self.embedding_dim if embedding else None,
             padding_idx=self.padding_idx if embedding else None,
             dropout=self.dropout,
+            embedding_dropout=self.embedding_dropout,
+            word_dropout=self.word_dropout,
+            unk_idx=self.unk_idx,
         )
 
 

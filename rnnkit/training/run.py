@@ -3,7 +3,8 @@
 A run directory holds::
 
     config.yaml          the fully resolved run config (data-derived values filled in)
-    model.safetensors    the best epoch's weights (by the task's monitored value)
+    model.safetensors    the best epoch's weights (by ``train.monitor``, default the
+                         task's monitored validation value)
     data_state.json      what the data pipeline learnt from the training split
                          (vocabulary, class names, scalers) — never the data itself
     data_report.json     what the reader found (files, empty texts, replaced bytes,
@@ -59,6 +60,7 @@ from rnnkit.config import (
     save_yaml,
 )
 from rnnkit.data.errors import DecodeWarning
+from rnnkit.registry import unknown_name_message
 from rnnkit.training.callbacks import (
     BestWeights,
     DivergenceGuard,
@@ -255,20 +257,36 @@ def _logger(kind: str, run_dir: Path, version: str) -> Logger:
     return CSVLogger(save_dir=str(run_dir), name="logs", version=version)
 
 
+def run_monitor(config: RunConfig, task: Task) -> tuple[str, str]:
+    """``(name, mode)`` of the validation value that selects the best epoch
+    (``train.monitor``, else the task's), checked against what the task logs.
+
+    Raises:
+        ConfigError: the task logs no such value.
+    """
+    name, mode = config.train.monitored(task.monitor, task.mode)
+    logged = ["val_loss", *(f"val_{metric}" for metric in task.metrics("val"))]
+    if name not in logged:
+        raise ConfigError(
+            "train.monitor: "
+            + unknown_name_message(f"value of task {config.task.name!r}", name, logged)
+        )
+    return name, mode
+
+
 def _callbacks(config: RunConfig, task: Task, run_dir: Path) -> list[L.Callback]:
     """The run's callbacks, in the order their epoch-end hooks must run: the guard
     before anything writes, the checkpoint (moved last by Lightning) after all."""
+    monitor, mode = run_monitor(config, task)
     callbacks: list[L.Callback] = [
         DivergenceGuard(run_dir / WEIGHTS_FILE),
-        BestWeights(run_dir / WEIGHTS_FILE, monitor=task.monitor, mode=task.mode),
+        BestWeights(run_dir / WEIGHTS_FILE, monitor=monitor, mode=mode),
         EpochHistory(run_dir / HISTORY_FILE),
         RandomState(),
     ]
     if config.train.early_stopping_patience is not None:
         callbacks.append(
-            EarlyStopping(
-                task.monitor, mode=task.mode, patience=config.train.early_stopping_patience
-            )
+            EarlyStopping(monitor, mode=mode, patience=config.train.early_stopping_patience)
         )
     if config.train.gradflow_every:
         callbacks.append(_gradflow_callback(config.train.gradflow_every, run_dir))
@@ -320,6 +338,9 @@ def train(
     if writer and not resume:
         _refuse_used_run_dir(run_dir)
     existed = run_dir.exists()
+    threads = torch.get_num_threads()
+    if config.train.num_threads is not None:
+        torch.set_num_threads(config.train.num_threads)
     try:
         result = _train(config, run_dir, data_dir, checkpoint, resume=resume)
     except BaseException as err:
@@ -328,6 +349,8 @@ def train(
             if note and isinstance(err, Exception):
                 _add_note(err, note)
         raise
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process as it found it
     return replace(result, seconds=time.perf_counter() - start)
 
 
@@ -356,7 +379,13 @@ def _train(
     config = resolve(with_vector_size(config, vectors), datamodule, task)
     model = build_model(config.model)
     vectors_report = apply_input_vectors(model, vectors)  # (on resume: freezing only)
-    module = SequenceTaskModule(model, task, config.optimizer, max_epochs=config.train.max_epochs)
+    module = SequenceTaskModule(
+        model,
+        task,
+        config.optimizer,
+        max_epochs=config.train.max_epochs,
+        monitor=run_monitor(config, task),
+    )
     callbacks = _callbacks(config, task, run_dir)
     done, stopped = _progress(checkpoint, config, callbacks) if checkpoint else (0, False)
     if is_rank_zero():

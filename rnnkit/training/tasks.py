@@ -9,9 +9,11 @@ task logic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -105,16 +107,62 @@ class ClassificationTask(_LabelTask):
     """Many-to-one: one class per sequence; cross-entropy on logits.
 
     Metrics: accuracy (``acc``) and macro-averaged F1 (``f1``).
+
+    Arguments:
+        num_classes: ``C`` (filled from the data).
+        label_smoothing: mix the one-hot target with the uniform distribution,
+            ``(1 - ε) · onehot + ε / C`` (Szegedy et al. 2016), in ``[0, 1)``.
+        class_weights: weigh each class's examples in the loss: ``"balanced"``
+            (``N / (C · N_c)`` from the training split's label counts, scikit-learn's
+            rule; a class absent from it gets 0) or an explicit list of ``C``
+            non-negative numbers; ``None``: every example counts alike.
+
+    Both shape the *training* loss only: ``val_loss`` and ``test_loss`` stay the plain
+    cross-entropy, comparable between runs with and without them.
     """
 
     monitor, mode, main_metric = "val_acc", "max", "acc"
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: str | list[float] | None = None,
+    ) -> None:
+        super().__init__(num_classes)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(
+                f"task.label_smoothing: expected a number in [0, 1), got {label_smoothing!r}"
+            )
+        self.label_smoothing = label_smoothing
+        self.class_weights = _check_class_weights(class_weights)
+        self.weights: Tensor | None = None  # (C,) once bound
+
+    def bind(self, datamodule: Any) -> None:
+        super().bind(datamodule)
+        n = _required(self.num_classes, "num_classes")
+        if self.class_weights == "balanced":
+            self.weights = balanced_class_weights(training_class_counts(datamodule, n))
+        elif self.class_weights is not None:
+            if len(self.class_weights) != n:
+                raise ConfigError(
+                    f"task.class_weights: expected {n} weights (one per class), "
+                    f"got {len(self.class_weights)}"
+                )
+            self.weights = torch.tensor(self.class_weights, dtype=torch.float32)
 
     def metrics(self, stage: str) -> MetricCollection:
         return classification_metrics(_required(self.num_classes, "num_classes"))
 
     def step(self, model: nn.Module, batch: Any, stage: str) -> StepResult:
         logits = model(batch.inputs, batch.lengths)  # (B, C)
-        loss = F.cross_entropy(logits, batch.targets)
+        if stage == "train":
+            weight = None if self.weights is None else self.weights.to(logits)
+            loss = F.cross_entropy(
+                logits, batch.targets, weight=weight, label_smoothing=self.label_smoothing
+            )
+        else:
+            loss = F.cross_entropy(logits, batch.targets)
         preds = logits.detach()
         return StepResult(loss, len(batch.targets), {"*": (preds, batch.targets)})
 
@@ -125,16 +173,57 @@ class ClassificationTask(_LabelTask):
         newswires are one topic). The class is counted on the training split only.
         """
         n = _required(self.num_classes, "num_classes")
-        counts = torch.zeros(n, dtype=torch.long)
-        for batch in datamodule.train_dataloader():
-            counts += torch.bincount(batch.targets.reshape(-1).cpu(), minlength=n)
-        majority = int(counts.argmax())
+        majority = int(training_class_counts(datamodule, n).argmax())
         hits = total = 0
         for batch in datamodule.test_dataloader():
             targets = batch.targets.reshape(-1)
             hits += int((targets == majority).sum())
             total += targets.numel()
         return {"test_majority_class_acc": hits / total} if total else {}
+
+
+def _check_class_weights(value: Any) -> str | list[float] | None:
+    if value is None or value == "balanced":
+        return value
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"task.class_weights: expected 'balanced', a list of numbers or null, got {value!r}"
+        )
+    numbers = [float(v) for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(value) or not all(math.isfinite(v) and v >= 0 for v in numbers):
+        raise ConfigError(f"task.class_weights: expected finite numbers >= 0, got {list(value)!r}")
+    return numbers
+
+
+def training_class_counts(datamodule: Any, num_classes: int) -> Tensor:
+    """``(C,)`` examples of each class in the training split.
+
+    Read from the training dataset's ``labels`` when it keeps them (no batches are
+    built), else counted over the training batches.
+    """
+    labels = getattr(getattr(datamodule, "train_set", None), "labels", None)
+    if isinstance(labels, np.ndarray) and labels.ndim == 1:
+        return torch.bincount(torch.from_numpy(labels.astype(np.int64)), minlength=num_classes)
+    counts = torch.zeros(num_classes, dtype=torch.long)
+    for batch in datamodule.train_dataloader():
+        counts += torch.bincount(batch.targets.reshape(-1).cpu(), minlength=num_classes)
+    return counts
+
+
+def balanced_class_weights(counts: Tensor) -> Tensor:
+    r"""``(C,)`` weights :math:`w_c = N / (C \, N_c)` (0 for a class with no examples).
+
+    Each class then carries the same total weight in the loss.
+
+    Example::
+
+        >>> balanced_class_weights(torch.tensor([6, 2, 0, 4]))
+        tensor([0.5000, 1.5000, 0.0000, 0.7500])
+    """
+    counts = counts.to(torch.float32)
+    present = counts > 0
+    total, classes = counts.sum(), len(counts)
+    return torch.where(present, total / (classes * counts.clamp(min=1)), 0.0)
 
 
 def _check_label_kind(task: Task, datamodule: Any) -> None:
@@ -269,7 +358,7 @@ class LanguageModelTask(Task):
 
     def model_defaults(self, datamodule: Any) -> dict[str, Any]:
         vocab = datamodule.vocab
-        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id}
+        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id, "unk_idx": vocab.unk_id}
 
     def metrics(self, stage: str) -> MetricCollection:
         return language_model_metrics(_required(self.vocab_size, "vocab_size"), pad_id=self.pad_id)
@@ -308,7 +397,7 @@ def input_defaults(datamodule: Any) -> dict[str, Any]:
     """How a model reads this data: token ids (a vocabulary) or feature vectors."""
     vocab = getattr(datamodule, "vocab", None)
     if vocab is not None:
-        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id}
+        return {"vocab_size": len(vocab), "padding_idx": vocab.pad_id, "unk_idx": vocab.unk_id}
     return {"input_size": int(datamodule.input_size)}
 
 

@@ -23,6 +23,7 @@ from rnnkit.config import ConfigError, apply_overrides, run_config_from_dict
 from rnnkit.recipes import load_recipe
 from rnnkit.training import run as run_module
 from rnnkit.training.checkpoint import load_checkpoint
+from rnnkit.training.module import STEP_SCHEDULERS, schedule_factor
 from rnnkit.training.run import CHECKPOINT_FILE, _epochs_done, train
 from tests.helpers import assert_same_tree
 
@@ -89,7 +90,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert_same_tree(states_a, states_b)
 
 
-@pytest.fixture(scope="module", params=["cosine", "plateau"])
+@pytest.fixture(scope="module", params=["cosine", "warmup_cosine", "one_cycle", "plateau"])
 def runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
@@ -117,9 +118,16 @@ def test_the_schedule_continues_after_a_resume(runs: tuple[Path, Path]) -> None:
     whole, resumed = runs
     rates = [row["lr"] for row in json.loads((resumed / "history.json").read_text())]
     assert rates == [row["lr"] for row in json.loads((whole / "history.json").read_text())]
-    if run_module.read_run_config(resumed)["optimizer"]["scheduler"] == "cosine":
-        assert rates == pytest.approx([0.003 * f for f in (1.0, 0.8535534, 0.5, 0.1464466)])
+    scheduler = run_module.read_run_config(resumed)["optimizer"]["scheduler"]
     last = load_checkpoint(resumed / CHECKPOINT_FILE)
+    if scheduler == "cosine":
+        assert rates == pytest.approx([0.003 * f for f in (1.0, 0.8535534, 0.5, 0.1464466)])
+    if scheduler in STEP_SCHEDULERS:  # per step: epoch e starts after e * its steps
+        per_epoch = last["lr_schedulers"][0]["last_epoch"] // _epochs_done(last)
+        config = run_config_from_dict(run_module.read_run_config(resumed)).optimizer
+        factor = schedule_factor(config, epochs=4, steps=4 * per_epoch)
+        assert rates == pytest.approx([0.003 * factor(e * per_epoch) for e in range(len(rates))])
+        assert rates[0] < rates[1] > rates[3]  # warmed up, then decayed
     stopping = next(v for k, v in last["callbacks"].items() if k.startswith("EarlyStopping"))
     assert stopping["patience"] == 2  # the early-stopping state came through as well
 

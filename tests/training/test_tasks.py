@@ -7,7 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
+from rnnkit.config import ConfigError
 from rnnkit.data import Batch, StandardScaler
 from rnnkit.training.tasks import TASKS, ForecastTask, update_metrics
 
@@ -119,3 +121,63 @@ def test_regression_metrics_are_in_target_units_beside_the_training_mean() -> No
     assert values["mean_mae"] == pytest.approx(10.0, rel=1e-5)  # 20 against 30 and 10
     assert values["mean_rmse"] == pytest.approx(10.0, rel=1e-5)
     assert float(result.loss) == pytest.approx(((0.5 - 1) ** 2 + (1 + 1) ** 2) / 2)
+
+
+def _labelled(train_labels: list[int], num_classes: int) -> SimpleNamespace:
+    """A bound-able DataModule stand-in whose training set keeps its labels."""
+    return SimpleNamespace(
+        num_classes=num_classes,
+        train_set=SimpleNamespace(labels=np.asarray(train_labels, dtype=np.int64)),
+    )
+
+
+def _batch(logits: torch.Tensor, targets: list[int]) -> tuple[Fixed, SimpleNamespace]:
+    batch = SimpleNamespace(inputs=None, lengths=None, targets=torch.tensor(targets))
+    return Fixed(logits), batch
+
+
+def test_label_smoothing_and_class_weights_shape_the_training_loss_only() -> None:
+    from rnnkit.training.tasks import ClassificationTask
+
+    logits = torch.randn(5, 3)
+    targets = [0, 1, 2, 2, 0]
+    model, batch = _batch(logits, targets)
+    task = ClassificationTask(label_smoothing=0.1, class_weights=[1.0, 2.0, 0.5])
+    task.bind(_labelled([0, 1, 2], 3))
+    expected = F.cross_entropy(
+        logits, batch.targets, weight=torch.tensor([1.0, 2.0, 0.5]), label_smoothing=0.1
+    )
+    assert torch.allclose(task.step(model, batch, "train").loss, expected)
+    plain = F.cross_entropy(logits, batch.targets)
+    for stage in ("val", "test"):
+        assert torch.allclose(task.step(model, batch, stage).loss, plain)
+    smoothed = ClassificationTask(label_smoothing=0.1)
+    smoothed.bind(_labelled([0, 1, 2], 3))
+    assert not torch.allclose(smoothed.step(model, batch, "train").loss, plain)
+
+
+def test_balanced_class_weights_come_from_the_training_labels() -> None:
+    from rnnkit.training.tasks import ClassificationTask, balanced_class_weights
+
+    task = ClassificationTask(class_weights="balanced")
+    task.bind(_labelled([0, 0, 0, 0, 0, 0, 1, 1, 3, 3, 3, 3], 4))  # class 2 never seen
+    assert task.weights is not None
+    assert task.weights.tolist() == pytest.approx([0.5, 1.5, 0.0, 0.75])
+    counts = torch.tensor([6, 2, 0, 4])
+    assert (balanced_class_weights(counts) * counts).tolist() == pytest.approx([3, 3, 0, 3])
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"label_smoothing": 1.0}, r"task.label_smoothing: expected a number in \[0, 1\)"),
+        ({"class_weights": "balance"}, "expected 'balanced', a list of numbers or null"),
+        ({"class_weights": [1.0, -1.0]}, "expected finite numbers >= 0"),
+        ({"class_weights": [1.0, 2.0]}, "expected 3 weights"),
+    ],
+)
+def test_classification_options_are_checked(options: dict, match: str) -> None:
+    from rnnkit.training.tasks import ClassificationTask
+
+    with pytest.raises(ConfigError, match=match):
+        ClassificationTask(**options).bind(_labelled([0, 1, 2], 3))

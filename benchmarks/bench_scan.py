@@ -16,8 +16,11 @@ crossover: from which ``T`` on ``MinGRU`` beats ``nn.GRU``.
 
 Candidates: ``nn.GRU``, ``nn.LSTM`` (oneDNN/ATen fused kernels), ``rnnkit.MinGRU`` and
 ``rnnkit.MinLSTM`` (scan engine, the native recurrence where built), ``MinGRU, pure
-torch`` (the scan engine's chunked form, as where no compiler is). A second table times
-the recurrence alone, ``linear_scan`` on ``(T, B, H)``, in each of its forms.
+torch`` (the scan engine's chunked form, as where no compiler is), and ``MinGRU's
+projection alone``, the GEMMs of its input projection without the scan: the floor under
+any minimal layer's time, and so the largest speed-up over ``nn.GRU`` a faster scan could
+reach on the machine. A second table times the recurrence alone, ``linear_scan`` on
+``(T, B, H)``, in each of its forms.
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ from benchmarks._timing import markdown_table, time_interleaved
 from rnnkit.engines.bptt import native
 from rnnkit.engines.linear import linear_scan
 
+
+class Projection(nn.Linear):
+    """MinGRU's input projection alone, ``x W^T + b`` to ``2H`` gate pre-activations.
+
+    The floor of any minimal layer's time: its forward is one GEMM over all ``B·T`` rows
+    and its backward two more (``δx``, ``δW``), which the scan cannot avoid; what a
+    ``MinGRU`` call costs above this row is the scan and the layout.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, 2 * hidden_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return super().forward(x), None
+
+
 CANDIDATES: dict[str, tuple[Callable[[int, int], nn.Module], Callable[[], AbstractContextManager]]]
 CANDIDATES = {
     "nn.GRU": (lambda i, h: nn.GRU(i, h, batch_first=True), nullcontext),
@@ -46,6 +65,7 @@ CANDIDATES = {
     "rnnkit.MinGRU": (lambda i, h: rnnkit.MinGRU(i, h, batch_first=True), nullcontext),
     "rnnkit.MinLSTM": (lambda i, h: rnnkit.MinLSTM(i, h, batch_first=True), nullcontext),
     "MinGRU, pure torch": (lambda i, h: rnnkit.MinGRU(i, h, batch_first=True), native.disabled),
+    "MinGRU's projection alone": (Projection, nullcontext),
 }
 FORMS = ("native", "chunked", "log")
 

@@ -14,8 +14,11 @@ the mean ± standard deviation over the seeds, the published from-scratch figure
 read beside (*anchor*), the figure the recipe aims at (*target*) and whether the mean
 meets it, the wall time and the epochs trained. ``--set`` overrides reach every run;
 ``--out`` writes the records as JSON; ``--update-docs`` rewrites the marked block of
-``docs/training.md`` (``<!-- bench_quality:begin -->`` … ``<!-- bench_quality:end -->``)
-with the table and the exact command.
+``docs/training.md`` (``<!-- bench_quality:begin -->`` … ``<!-- bench_quality:end -->``):
+the latest row of every recipe (this run's rows replace theirs in :data:`RESULTS`, the
+others stay), each with the date, machine and exact command that measured it. Every row
+also gives the best epoch's validation figure, the one a choice between configurations
+may read (the test figure is only reported).
 
 ``--ablation imdb|char-lm`` trains that recipe as it is and with each regulariser of
 :data:`ABLATIONS` alone (variational recurrent dropout, DropConnect on ``W_hh``, zoneout,
@@ -30,6 +33,7 @@ Anchors: IMDB 0.89 (Chollet, *Deep Learning with Python*, LSTM); Fashion-MNIST 0
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -48,6 +52,8 @@ from benchmarks._timing import markdown_table
 from rnnkit.training.checkpoint import save_json, write_text
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "training.md"
+RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
+"""The latest row of every recipe, from which ``--update-docs`` writes the results block."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,22 @@ def run_once(
     record["seconds"] = time.perf_counter() - start
     record["metrics"] = dict(run.metrics)
     record["epochs"] = int(run.result.epochs)
+    validation = best_validation(run_dir / "history.json", GOALS[recipe])
+    if validation is not None:
+        record["validation"] = validation
     return record
+
+
+def best_validation(history: Path, goal: Goal) -> float | None:
+    """The best epoch's validation figure of ``goal``'s metric (``val_`` for ``test_``) in a
+    run's ``history.json``: what a choice between configurations may read."""
+    if not history.is_file():
+        return None
+    key = goal.metric.replace("test_", "val_", 1)
+    values = [epoch[key] for epoch in json.loads(history.read_text()) if key in epoch]
+    if not values:
+        return None
+    return max(values) if goal.higher else min(values)
 
 
 def summarise(recipe: str, variant: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,6 +182,9 @@ def summarise(recipe: str, variant: str, records: list[dict[str, Any]]) -> dict[
         return row
     values = [r["metrics"][goal.metric] for r in done]
     row["mean"], row["std"] = _mean_std(values)
+    validation = [r["validation"] for r in done if "validation" in r]
+    if validation:
+        row["val_mean"], row["val_std"] = _mean_std(validation)
     f1 = [r["metrics"]["test_f1"] for r in done if "test_f1" in r["metrics"]]
     if f1:
         row["f1_mean"], row["f1_std"] = _mean_std(f1)
@@ -184,14 +208,17 @@ def _figure(mean: float | None, std: float | None) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as one markdown table."""
-    header = ["recipe", "test metric", "macro-F1", "anchor", "target", "met", "wall time"]
-    header += ["epochs", "seeds"]
+    header = ["recipe", "test metric", "macro-F1", "best validation", "anchor", "target", "met"]
+    header += ["wall time", "epochs", "seeds"]
+    if any("measured" in row for row in rows):
+        header.append("measured")
     lines = []
     for row in rows:
         name = row["recipe"] if row["variant"] == "recipe" else f"{row['recipe']}: {row['variant']}"
         if "mean" not in row:
-            lines.append([name, f"error: {row['error']}", "—", row["anchor"], row["target"]])
+            lines.append([name, f"error: {row['error']}", "—", "—", row["anchor"], row["target"]])
             lines[-1] += ["—", "—", "—", _seeds(row["seeds"])]
+            lines[-1] += [row["measured"]] if "measured" in header else []
             continue
         metric = f"{row['metric']} {_figure(row['mean'], row['std'])}"
         f1 = _figure(row.get("f1_mean"), row.get("f1_std"))
@@ -200,6 +227,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 name,
                 metric,
                 f1,
+                _figure(row.get("val_mean"), row.get("val_std")),
                 row["anchor"],
                 row["target"],
                 "yes" if row["met"] else "no",
@@ -208,6 +236,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                 _seeds(row["seeds"]),
             ]
         )
+        if "measured" in header:
+            lines[-1].append(row.get("measured", "—"))
     return markdown_table(header, lines)
 
 
@@ -240,15 +270,61 @@ def update_block(text: str, name: str, body: str) -> str:
 
 
 def docs_body(rows: list[dict[str, Any]], args: argparse.Namespace, argv: Sequence[str]) -> str:
-    """What the docs block says: when, where, the table, the command."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    command = shlex.join(["python", "-m", "benchmarks.bench_quality", *argv])
+    """What an ablation's docs block says: when, where, the table, the command."""
     return (
-        f"Measured {when} on {machine()}: {args.seeds} seed(s) per row, at most "
-        f"{args.budget_minutes:g} min per run (Lightning's `max_time`) or the recipe's "
-        "epochs; mean ± standard deviation over the seeds.\n\n"
+        f"Measured {_today()} on {machine()}: {_budget(args)}\n\n"
         f"{table(rows)}\n\n"
-        f"```bash\n{command}\n```"
+        f"```bash\n{_command(argv)}\n```"
+    )
+
+
+def merge_rows(
+    rows: list[dict[str, Any]], stored: list[dict[str, Any]], **provenance: str
+) -> list[dict[str, Any]]:
+    """The latest row of every recipe, in :data:`GOALS`' order: this run's rows (stamped
+    with ``provenance``: when, where, the command) over those stored from earlier runs."""
+    latest = {row["recipe"]: row for row in stored}
+    latest |= {row["recipe"]: {**row, **provenance} for row in rows}
+    return [latest[recipe] for recipe in GOALS if recipe in latest]
+
+
+def results_body(rows: list[dict[str, Any]]) -> str:
+    """The results block: the latest row of every recipe, then each run's command."""
+    runs: dict[tuple[str, str, str, str], list[str]] = {}
+    for row in rows:
+        key = (row["command"], row["measured"], row["machine"], row["budget"])
+        runs.setdefault(key, []).append(row["recipe"])
+    commands = [
+        f"{', '.join(recipes)}: measured {when} on {where}; {budget}.\n\n```bash\n{command}\n```"
+        for (command, when, where, budget), recipes in runs.items()
+    ]
+    intro = "Each row is the latest measurement of its recipe, by the command below the table."
+    return "\n\n".join([intro, table(rows), *commands])
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command that reproduces a run: ``argv`` without where its files went."""
+    kept: list[str] = []
+    skip = False
+    for item in argv:
+        if not skip and item.split("=", 1)[0] not in _PLACES:
+            kept.append(item)
+        skip = not skip and item in _PLACES  # the next item is that place's value
+    return shlex.join(["python", "-m", "benchmarks.bench_quality", *kept])
+
+
+_PLACES = ("--out", "--runs")
+
+
+def _budget(args: argparse.Namespace) -> str:
+    return (
+        f"{args.seeds} seed(s) per row, at most {args.budget_minutes:g} min per run "
+        "(Lightning's `max_time`) or the recipe's epochs; mean ± standard deviation over "
+        "the seeds"
     )
 
 
@@ -273,6 +349,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", default="runs/bench_quality", help="run directories under")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the docs block")
     parser.add_argument("--docs", default=str(DOCS), help=argparse.SUPPRESS)
+    parser.add_argument("--results", default=str(RESULTS), help=argparse.SUPPRESS)
     return parser
 
 
@@ -304,10 +381,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"command": argv, "machine": machine(), "records": records, "rows": rows}, args.out
         )
     if args.update_docs:
-        block = f"bench_quality:ablation-{args.ablation}" if args.ablation else "bench_quality"
-        docs = Path(args.docs)
-        write_text(docs, update_block(docs.read_text(), block, docs_body(rows, args, argv)))
+        write_docs(rows, args, argv)
     return 1 if any("error" in r for r in records) else 0
+
+
+def write_docs(rows: list[dict[str, Any]], args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Rewrite the docs block of this run: an ablation's own, or the results block from the
+    latest row of every recipe (this run's replacing those in :data:`RESULTS`)."""
+    docs = Path(args.docs)
+    if args.ablation:
+        block, body = f"bench_quality:ablation-{args.ablation}", docs_body(rows, args, argv)
+    else:
+        results = Path(args.results)
+        stored = json.loads(results.read_text()) if results.is_file() else []
+        provenance = dict(measured=_today(), machine=machine(), command=_command(argv))
+        rows = merge_rows(rows, stored, budget=_budget(args), **provenance)
+        results.parent.mkdir(parents=True, exist_ok=True)
+        save_json(rows, results)
+        block, body = "bench_quality", results_body(rows)
+    write_text(docs, update_block(docs.read_text(), block, body))
 
 
 def _slug(text: str) -> str:

@@ -36,9 +36,36 @@ def test_rows_give_mean_and_spread_over_seeds_and_whether_the_target_is_met() ->
     assert not slow["met"]  # digits must also finish within 3 minutes
     text = bench_quality.table([row])
     assert (
-        "| imdb | test_acc 0.910 ± 0.014 | 0.810 ± 0.014 | 0.89 (DLwP LSTM) | ≥ 0.905 | yes |"
+        "| imdb | test_acc 0.910 ± 0.014 | 0.810 ± 0.014 | — | 0.89 (DLwP LSTM) | ≥ 0.905 | yes |"
         in text
     )
+
+
+def test_the_best_validation_epoch_is_read_from_the_history_by_the_goal_direction(
+    tmp_path: Path,
+) -> None:
+    history = tmp_path / "history.json"
+    epochs = [{"epoch": 0, "val_loss": 2.0, "val_acc": 0.6}, {"epoch": 1, "val_loss": 1.5}]
+    history.write_text(json.dumps([*epochs, {"epoch": 2, "val_loss": 1.7, "val_acc": 0.7}]))
+    assert bench_quality.best_validation(history, bench_quality.GOALS["char-lm"]) == 1.5
+    assert bench_quality.best_validation(history, bench_quality.GOALS["imdb"]) == 0.7
+    assert (
+        bench_quality.best_validation(tmp_path / "missing.json", bench_quality.GOALS["imdb"])
+        is None
+    )
+    records = [{**_record(0, 0.90), "validation": 0.91}, {**_record(1, 0.92), "validation": 0.93}]
+    row = bench_quality.summarise("imdb", "recipe", records)
+    assert row["val_mean"] == pytest.approx(0.92)
+    assert "| 0.920 ± 0.014 |" in bench_quality.table([row])
+
+
+def test_merged_rows_keep_other_recipes_and_replace_this_runs_in_goal_order() -> None:
+    old = [{"recipe": "reuters", "mean": 0.8, "measured": "then"}, {"recipe": "imdb", "mean": 0.88}]
+    new = [{"recipe": "imdb", "mean": 0.9}, {"recipe": "digits", "mean": 0.97}]
+    merged = bench_quality.merge_rows(new, old, measured="now", command="c")
+    assert [r["recipe"] for r in merged] == ["digits", "reuters", "imdb"]
+    assert merged[2] == {"recipe": "imdb", "mean": 0.9, "measured": "now", "command": "c"}
+    assert merged[1] == old[0]
 
 
 def test_a_failed_recipe_is_a_row_that_says_why() -> None:
@@ -86,7 +113,13 @@ def test_a_tiny_digits_benchmark_writes_its_json_and_docs(tmp_path: Path) -> Non
     argv = ["--recipes", "digits", "--seeds", "2", "--budget-minutes", "1"]
     argv += [f"--set={item}" for item in TINY]
     argv += ["--out", str(tmp_path / "q.json"), "--runs", str(tmp_path / "runs")]
-    argv += ["--update-docs", "--docs", str(docs)]
+    results = tmp_path / "quality.json"
+    stored = {"recipe": "reuters", "variant": "recipe", "metric": "test_acc", "seeds": [0]}
+    stored |= {"anchor": "a", "target": "t", "mean": 0.8, "std": None, "minutes": 1.0}
+    stored |= {"epochs": [2], "met": False, "measured": "2026-01-01", "machine": "m"}
+    stored |= {"command": "python -m benchmarks.bench_quality --recipes reuters", "budget": "b"}
+    results.write_text(json.dumps([stored]))
+    argv += ["--update-docs", "--docs", str(docs), "--results", str(results)]
     assert bench_quality.main(argv) == 0
     result = json.loads((tmp_path / "q.json").read_text())
     assert [r["seed"] for r in result["records"]] == [0, 1]
@@ -98,5 +131,14 @@ def test_a_tiny_digits_benchmark_writes_its_json_and_docs(tmp_path: Path) -> Non
     assert row["recipe"] == "digits" and 0.0 <= row["mean"] <= 1.0 and row["std"] is not None
     written = docs.read_text()
     assert written.startswith("before\n") and written.endswith("after\n")
-    assert "| digits | test_acc" in written
+    assert "| digits | test_acc" in written and "| reuters | test_acc 0.800 |" in written
     assert "python -m benchmarks.bench_quality --recipes digits --seeds 2" in written
+    assert "python -m benchmarks.bench_quality --recipes reuters\n" in written  # kept
+    assert [r["recipe"] for r in json.loads(results.read_text())] == ["digits", "reuters"]
+
+
+def test_the_command_in_the_docs_leaves_out_where_the_files_went() -> None:
+    argv = ["--recipes", "imdb", "--out", "q.json", "--runs=r", "--update-docs"]
+    assert bench_quality._command(argv) == (
+        "python -m benchmarks.bench_quality --recipes imdb --update-docs"
+    )
